@@ -1,0 +1,75 @@
+"""Errors raised by the persistence package.
+
+::
+
+    PersistenceError
+    ├── JournalError                 the journal could not do what was asked (a store failure)
+    │   ├── JournalClosedError       you closed it: the journal was used after close()
+    │   ├── JournalCorruptedError    it broke: a record failed its checksum (names file and offset)
+    │   └── SequenceNrConflictError  a (persistence_id, sequence_nr) was already taken
+    ├── SnapshotStoreError           the snapshot store failed
+    ├── SerializationError           an event or snapshot could not be encoded or decoded
+    │   └── UnknownManifestError     a stored type name is not registered (names type and id)
+    └── PersistenceConfigError       the system has no journal, or a bad journal URL
+"""
+
+from __future__ import annotations
+
+
+class PersistenceError(Exception):
+    """Base class of every error raised by :mod:`persistence`."""
+
+
+class JournalError(PersistenceError):
+    """The journal failed to store or read events."""
+
+
+class JournalClosedError(JournalError):
+    """The journal was used after ``close()``."""
+
+
+class JournalCorruptedError(JournalError):
+    """A stored record failed its integrity check somewhere other than the torn tail."""
+
+    def __init__(self, path: str, offset: int, reason: str) -> None:
+        super().__init__(f"journal corrupted in {path!r} at offset {offset}: {reason}")
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+
+
+class SequenceNrConflictError(JournalError):
+    """A write tried to store a ``(persistence_id, sequence_nr)`` that is already stored."""
+
+    def __init__(self, persistence_id: str, sequence_nr: int) -> None:
+        super().__init__(
+            f"sequence number already taken, persistence_id={persistence_id!r}, "
+            f"sequence_nr={sequence_nr}: is another writer running for this id?"
+        )
+        self.persistence_id = persistence_id
+        self.sequence_nr = sequence_nr
+
+
+class SnapshotStoreError(PersistenceError):
+    """The snapshot store failed to save, load or delete a snapshot."""
+
+
+class SerializationError(PersistenceError):
+    """An object could not be serialized or deserialized."""
+
+
+class UnknownManifestError(SerializationError):
+    """A stored type name (manifest) has no registered type."""
+
+    def __init__(self, manifest: str, persistence_id: str | None = None) -> None:
+        where = f" (persistence_id={persistence_id!r})" if persistence_id is not None else ""
+        super().__init__(
+            f"unknown type name {manifest!r}{where}: register the type, or an upcaster for it, "
+            "with the serializer before replaying"
+        )
+        self.manifest = manifest
+        self.persistence_id = persistence_id
+
+
+class PersistenceConfigError(PersistenceError):
+    """Persistence is not configured, or configured wrongly."""

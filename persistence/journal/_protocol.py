@@ -1,0 +1,125 @@
+"""The journal plugin boundary: a handful of async methods over plain records.
+
+Serialization happens above this boundary: a journal stores bytes under a type name (the
+manifest) and never sees Python event objects. A journal never stores the sender of a message.
+
+Rules every implementation follows (the conformance suite in :mod:`persistence.testing` checks
+them):
+
+- ``write(batch)``: each :class:`AtomicWrite` is all-or-nothing; the batch is only a performance
+  unit (one transaction / one fsync for many writers: group commit). Raising means the whole batch
+  failed (its outcome is unknown to the caller). Returning an exception at index ``i`` means write
+  ``i`` was rejected and nothing of it was stored; ``None`` means it was stored. Once ``write``
+  returned, a later replay returns the stored events, also after a crash of the process (subject to
+  the journal's durability setting). Writing a ``(persistence_id, sequence_nr)`` that is already
+  stored fails that atomic write with :class:`~persistence.SequenceNrConflictError`; nothing is
+  overwritten.
+- ``replay(pid, from_sequence_nr, to_sequence_nr, max)``: the stored events of ``pid`` with
+  ``from <= sequence_nr <= to`` in sequence order, at most ``max`` of them, yielded in pages (lists)
+  so that a long history streams with bounded memory and one backend round trip per page.
+- ``highest_sequence_nr(pid)``: the highest sequence number ever stored for ``pid`` (0 for an
+  unknown id), independent of deletions.
+- ``delete_to(pid, to_sequence_nr)``: deletes events up to and including ``to_sequence_nr``; never
+  lowers the highest sequence number.
+- ``close()``: flushes and releases resources; using the journal afterwards raises
+  :class:`~persistence.JournalClosedError`.
+
+Journals that support the read side also implement :class:`ReadJournal`: every stored event gets a
+journal-wide ``ordering`` (strictly increasing in write order, starting at 1), used as the offset of
+``events_by_tag`` (offsets are exclusive: pass the last offset you saw).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import NamedTuple, Protocol, runtime_checkable
+
+MAX_SEQUENCE_NR = (1 << 63) - 1
+
+
+class PersistentRecord(NamedTuple):
+    """One stored event: what a journal writes and replays."""
+
+    persistence_id: str
+    sequence_nr: int
+    manifest: str
+    payload: bytes
+    writer_id: str = ""
+    timestamp: int = 0
+    """Milliseconds since the Unix epoch, set by the writer."""
+    tags: tuple[str, ...] = ()
+
+
+class AtomicWrite(NamedTuple):
+    """Events of one persistence id, consecutive sequence numbers, stored all or nothing."""
+
+    records: Sequence[PersistentRecord]
+
+    @property
+    def persistence_id(self) -> str:
+        return self.records[0].persistence_id
+
+    @property
+    def lowest_sequence_nr(self) -> int:
+        return self.records[0].sequence_nr
+
+    @property
+    def highest_sequence_nr(self) -> int:
+        return self.records[-1].sequence_nr
+
+
+class TaggedRecord(NamedTuple):
+    """An event as the read side sees it: the record and its journal-wide ordering (offset)."""
+
+    ordering: int
+    record: PersistentRecord
+
+
+@runtime_checkable
+class Journal(Protocol):
+    """The write and replay side of an event journal."""
+
+    async def write(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
+        """Store the batch; per write ``None`` (stored) or the exception that rejected it."""
+        ...
+
+    def replay(
+        self,
+        persistence_id: str,
+        from_sequence_nr: int = 1,
+        to_sequence_nr: int = MAX_SEQUENCE_NR,
+        max_count: int = MAX_SEQUENCE_NR,
+    ) -> AsyncIterator[list[PersistentRecord]]:
+        """Yield the matching events in sequence order, in pages."""
+        ...
+
+    async def highest_sequence_nr(self, persistence_id: str) -> int:
+        """The highest sequence number ever stored for the id (0 if unknown)."""
+        ...
+
+    async def delete_to(self, persistence_id: str, to_sequence_nr: int) -> None:
+        """Delete events up to and including ``to_sequence_nr``."""
+        ...
+
+    async def close(self) -> None:
+        """Flush and release resources."""
+        ...
+
+
+@runtime_checkable
+class ReadJournal(Protocol):
+    """Queries over everything a journal stored (the CQRS read side)."""
+
+    async def persistence_ids(self) -> list[str]:
+        """Every persistence id that has stored at least one event, in first-write order."""
+        ...
+
+    def events_by_tag(
+        self, tag: str, after_ordering: int = 0, max_count: int = MAX_SEQUENCE_NR
+    ) -> AsyncIterator[list[TaggedRecord]]:
+        """Events carrying ``tag`` with ``ordering > after_ordering``, in ordering order, in pages."""
+        ...
+
+    async def highest_ordering(self) -> int:
+        """The ordering of the newest stored event (0 if none)."""
+        ...
