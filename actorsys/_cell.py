@@ -1,0 +1,696 @@
+"""The runtime of one actor: its mailbox, lifecycle, children and supervision.
+
+The cell is also the actor's ``context``. Its mailbox queue exists only while mail is waiting, and
+it is drained by a plain callback scheduled with ``call_soon`` when mail arrives: an idle actor
+holds no queue and no task, and a plain-function handler costs no ``await`` per message. Only when
+a handler (or a lifecycle hook) returns an awaitable does the cell switch to a task, which awaits it
+and then resumes the plain drain. System messages (create, failed, resume, restart, stop) are
+processed before user messages, always between two user messages.
+
+Lifecycle: NEW -> RUNNING <-> (failed: suspended until the parent decides) -> STOPPING -> DEAD.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import itertools
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from actorsys._errors import (
+    ActorDeadError,
+    ActorInitializationError,
+    ActorKilledError,
+    ActorSystemError,
+    InvalidActorNameError,
+    StashError,
+)
+from actorsys._mailbox import Mailbox, Overflow
+from actorsys._messages import Kill, PoisonPill, ReceiveTimeout, Terminated
+from actorsys._ref import ActorRef, _PromiseRef
+from actorsys._supervision import DEFAULT_STRATEGY, Directive, SupervisorStrategy
+from actorsys._timers import TimerScheduler, _TimerMessage
+
+if TYPE_CHECKING:
+    from actorsys._actor import Actor
+    from actorsys._system import ActorSystem
+
+log = structlog.get_logger("actorsys")
+
+ActorFactory = Callable[[], "Actor"]
+Behavior = Callable[[Any], Awaitable[None] | None]
+Envelope = tuple[Any, ActorRef | None]
+
+_THROUGHPUT = 300
+"""Messages one actor handles before it yields the loop to others."""
+
+_NO_ENVELOPE: Envelope = (None, None)
+
+
+class _State(enum.IntEnum):
+    NEW = 0
+    RUNNING = 1
+    RESTARTING = 2
+    STOPPING = 3
+    DEAD = 4
+
+
+class _Sys(enum.Enum):
+    CREATE = 0
+    FAILED = 1
+    RESUME = 2
+    RESTART = 3
+    STOP = 4
+
+
+_SPECIAL = frozenset({type(PoisonPill), type(Kill), Terminated, _TimerMessage, type(ReceiveTimeout)})
+
+_constructing: ActorCell | None = None
+"""The cell whose actor instance is being constructed (read by ``Actor.__init__``)."""
+
+
+def constructing_cell() -> ActorCell | None:
+    return _constructing
+
+
+_VALID_NAME_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@&=+,!~*'$;%()"
+)
+
+
+def _check_name(name: str) -> None:
+    if not name or name.startswith("$") or not set(name) <= _VALID_NAME_CHARS:
+        raise InvalidActorNameError(
+            f"invalid actor name {name!r}: use letters, digits and -_.:@&=+,!~*'$;%() "
+            "(not empty, not starting with '$')"
+        )
+
+
+class ActorCell:
+    """One actor's runtime state; exposed to the actor as ``self.context``."""
+
+    __slots__ = (
+        "_actor",
+        "_behaviors",
+        "_capacity",
+        "_children",
+        "_children_changed",
+        "_current",
+        "_factory",
+        "_idle_since",
+        "_log",
+        "_loop",
+        "_mail",
+        "_name_counter",
+        "_overflow",
+        "_parent",
+        "_processed",
+        "_receive_timeout",
+        "_restarts",
+        "_scheduled",
+        "_stash",
+        "_state",
+        "_suspended",
+        "_sys",
+        "_task",
+        "_termination",
+        "_timeout_handle",
+        "_timers",
+        "_watchers",
+        "_watching",
+        "name",
+        "path",
+        "ref",
+        "system",
+    )
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        parent: ActorCell | None,
+        name: str,
+        factory: ActorFactory | None,
+        mailbox: Mailbox | None = None,
+    ) -> None:
+        self.system = system
+        self._loop = system._loop
+        self._parent = parent
+        self.name = name
+        self.path = f"{parent.path}/{name}" if parent is not None else f"/{name}"
+        self.ref = ActorRef(self)
+        self._factory = factory
+        self._actor: Actor | None = None
+        self._behaviors: list[Behavior] | None = None
+        self._mail: deque[Envelope] | None = None
+        self._sys: deque[tuple[Any, ...]] | None = None
+        self._scheduled = False
+        self._suspended = True
+        self._state = _State.NEW
+        self._current: Envelope = _NO_ENVELOPE
+        self._processed = 0
+        self._capacity: int | None = None
+        self._overflow = Overflow.DROP
+        if mailbox is not None and mailbox.capacity is not None:
+            self._capacity = mailbox.capacity
+            self._overflow = mailbox.overflow
+        self._children: dict[str, ActorCell] | None = None
+        self._children_changed: asyncio.Future[None] | None = None
+        self._name_counter = 0
+        self._watchers: set[ActorRef] | None = None
+        self._watching: set[ActorRef] | None = None
+        self._stash: list[Envelope] | None = None
+        self._timers: TimerScheduler | None = None
+        self._receive_timeout: float | None = None
+        self._timeout_handle: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0
+        self._restarts: list[float] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._termination: asyncio.Future[None] | None = None
+        self._log: Any = None
+
+    # ------------------------------------------------------------------ context API
+
+    @property
+    def self(self) -> ActorRef:
+        """This actor's own ref."""
+        return self.ref
+
+    @property
+    def sender(self) -> ActorRef:
+        """The sender of the message being handled (dead letters when there is none)."""
+        sender = self._current[1]
+        return sender if sender is not None else self.system.dead_letters
+
+    @property
+    def parent(self) -> ActorRef:
+        """The parent's ref (the guardian's own parent is dead letters)."""
+        return self._parent.ref if self._parent is not None else self.system.dead_letters
+
+    @property
+    def children(self) -> tuple[ActorRef, ...]:
+        """Refs of the live children."""
+        return tuple(c.ref for c in self._children.values()) if self._children else ()
+
+    def child(self, name: str) -> ActorRef | None:
+        """The child with this name, if alive."""
+        cell = self._children.get(name) if self._children else None
+        return cell.ref if cell is not None else None
+
+    @property
+    def log(self) -> Any:
+        """A structlog logger bound to this actor's path."""
+        if self._log is None:
+            self._log = log.bind(actor_path=self.path)
+        return self._log
+
+    @property
+    def timers(self) -> TimerScheduler:
+        """This actor's keyed timers (cancelled when it stops or restarts)."""
+        if self._timers is None:
+            self._timers = TimerScheduler(self)
+        return self._timers
+
+    def spawn(
+        self, factory: ActorFactory, name: str | None = None, *, mailbox: Mailbox | None = None
+    ) -> ActorRef:
+        """Start a child actor; ``factory`` is an Actor subclass or a zero-argument callable."""
+        if self._state >= _State.STOPPING:
+            raise ActorSystemError(f"cannot spawn a child of {self.path}: it is stopping")
+        if not callable(factory):
+            raise TypeError(
+                f"spawn needs an Actor subclass or a zero-argument callable, got {factory!r}"
+            )
+        children = self._children
+        if children is None:
+            children = self._children = {}
+        if name is None:
+            name = self._next_name()
+        else:
+            _check_name(name)
+            if name in children:
+                raise InvalidActorNameError(
+                    f"actor name {name!r} is already in use by {children[name].path}: stop it and "
+                    "wait for it to terminate (await system.stop(ref)) before reusing the name"
+                )
+        child = ActorCell(self.system, self, name, factory, mailbox)
+        children[name] = child
+        child._post_system((_Sys.CREATE,))
+        return child.ref
+
+    def stop(self, ref: ActorRef) -> None:
+        """Stop ``ref`` (this actor or a child) after its current message."""
+        ref._cell._post_system((_Sys.STOP,))
+
+    def watch(self, ref: ActorRef) -> ActorRef:
+        """Receive ``Terminated(ref)`` once ``ref`` stops (at once if it is already dead)."""
+        if ref is self.ref:
+            return ref
+        if self._watching is None:
+            self._watching = set()
+        if ref in self._watching:
+            return ref
+        self._watching.add(ref)
+        target = ref._cell
+        if target.dead:
+            self.ref.tell(Terminated(ref))
+        else:
+            if target._watchers is None:
+                target._watchers = set()
+            target._watchers.add(self.ref)
+        return ref
+
+    def unwatch(self, ref: ActorRef) -> ActorRef:
+        """Stop watching ``ref``; a ``Terminated`` already queued is dropped."""
+        if self._watching is not None:
+            self._watching.discard(ref)
+        watchers = ref._cell._watchers
+        if watchers is not None:
+            watchers.discard(self.ref)
+        return ref
+
+    def become(self, behavior: Behavior, *, discard_old: bool = True) -> None:
+        """Handle the next messages with ``behavior`` instead of ``receive``."""
+        if self._behaviors is None or not self._behaviors:
+            raise ActorSystemError(f"cannot become: {self.path} is not running")
+        if discard_old and len(self._behaviors) > 1:
+            self._behaviors[-1] = behavior
+        else:
+            self._behaviors.append(behavior)
+
+    def unbecome(self) -> None:
+        """Go back to the previous behavior (never below ``receive``)."""
+        if self._behaviors is not None and len(self._behaviors) > 1:
+            self._behaviors.pop()
+
+    def stash(self) -> None:
+        """Put the current message aside until ``unstash_all``."""
+        current = self._current
+        if current is _NO_ENVELOPE:
+            raise StashError(f"cannot stash: {self.path} is not handling a message")
+        if self._stash is None:
+            self._stash = []
+        elif self._stash and self._stash[-1] is current:
+            raise StashError(
+                f"cannot stash {current[0]!r} twice: {self.path} already stashed this message"
+            )
+        self._stash.append(current)
+
+    def unstash_all(self) -> None:
+        """Return every stashed message to the front of the mailbox, in original order."""
+        stash = self._stash
+        if not stash:
+            return
+        self._stash = None
+        self._prepend(stash)
+
+    def set_receive_timeout(self, timeout: float | None) -> None:
+        """Receive ``ReceiveTimeout`` after each idle period of ``timeout`` seconds (None: off)."""
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+            self._timeout_handle = None
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"receive timeout must be positive or None, got {timeout!r}")
+        self._receive_timeout = timeout
+        if timeout is not None:
+            self._idle_since = self._loop.time()
+            self._timeout_handle = self._loop.call_later(timeout, self._check_receive_timeout)
+
+    @property
+    def receive_timeout(self) -> float | None:
+        """The receive timeout in seconds, or None when off."""
+        return self._receive_timeout
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def dead(self) -> bool:
+        return self._state is _State.DEAD
+
+    def termination(self) -> asyncio.Future[None]:
+        """A future resolved once this actor has terminated."""
+        if self._termination is None:
+            self._termination = self._loop.create_future()
+            if self._state is _State.DEAD:
+                self._termination.set_result(None)
+        return self._termination
+
+    def iter_descendants(self) -> Iterator[ActorCell]:
+        for child in list(self._children.values()) if self._children else ():
+            yield child
+            yield from child.iter_descendants()
+
+    def _next_name(self) -> str:
+        self._name_counter += 1
+        n = self._name_counter
+        digits = []
+        while n:
+            n, r = divmod(n - 1, 26)
+            digits.append(chr(97 + r))
+        return "$" + "".join(reversed(digits))
+
+    # ------------------------------------------------------------------ the drain
+
+    def _post_system(self, message: tuple[Any, ...]) -> None:
+        if self._state is _State.DEAD:
+            return
+        if self._sys is None:
+            self._sys = deque()
+        self._sys.append(message)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        budget = _THROUGHPUT
+        while True:
+            sys_queue = self._sys
+            if sys_queue:
+                pending = self._system_message(sys_queue.popleft())
+                if pending is not None:
+                    self._continue_in_task(pending, None)
+                    return
+                continue
+            mail = self._mail
+            if not mail or self._suspended:
+                break
+            if budget == 0:
+                self._loop.call_soon(self._run)
+                return
+            budget -= 1
+            envelope = mail.popleft()
+            self._current = envelope
+            self._processed += 1
+            message = envelope[0]
+            try:
+                if message.__class__ in _SPECIAL:
+                    pending = self._special(message)
+                else:
+                    pending = self._behaviors[-1](message)  # type: ignore[index]
+            except Exception as error:
+                self._current = _NO_ENVELOPE
+                self._fail(error, envelope)
+                continue
+            if pending is not None and inspect.isawaitable(pending):
+                self._continue_in_task(pending, envelope)
+                return
+            self._current = _NO_ENVELOPE
+        self._scheduled = False
+        self._idle()
+
+    def _continue_in_task(self, pending: Awaitable[Any], envelope: Envelope | None) -> None:
+        self._task = self._loop.create_task(self._await_then_run(pending, envelope))
+
+    async def _await_then_run(self, pending: Awaitable[Any], envelope: Envelope | None) -> None:
+        try:
+            await pending
+        except Exception as error:
+            self._current = _NO_ENVELOPE
+            if envelope is not None:
+                self._fail(error, envelope)
+            else:
+                self.log.error("actor_lifecycle_failed", error=repr(error), exc_info=error)
+        self._current = _NO_ENVELOPE
+        self._task = None
+        self._run()
+
+    def _idle(self) -> None:
+        mail = self._mail
+        if mail is not None and not mail:
+            self._mail = None
+        if self._receive_timeout is not None:
+            self._idle_since = self._loop.time()
+
+    def _prepend(self, envelopes: list[Envelope]) -> None:
+        if self._mail is None:
+            self._mail = deque(envelopes)
+        else:
+            self._mail.extendleft(reversed(envelopes))
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
+    def _special(self, message: Any) -> Awaitable[None] | None:
+        cls = message.__class__
+        behavior = self._behaviors[-1]  # type: ignore[index]
+        if cls is Terminated:
+            watching = self._watching
+            if watching is None or message.ref not in watching:
+                return None  # unwatched after it was queued
+            watching.discard(message.ref)
+            return behavior(message)
+        if cls is _TimerMessage:
+            if self._timers is None:
+                return None
+            current, payload = self._timers.accept(message)
+            return behavior(payload) if current else None
+        if message is PoisonPill:
+            self._post_system((_Sys.STOP,))
+            return None
+        if message is Kill:
+            raise ActorKilledError(f"{self.path} received Kill")
+        return behavior(message)  # ReceiveTimeout
+
+    def _check_receive_timeout(self) -> None:
+        timeout = self._receive_timeout
+        if timeout is None or self._state >= _State.STOPPING:
+            return
+        now = self._loop.time()
+        busy = self._scheduled or bool(self._mail)
+        due = self._idle_since + timeout
+        if busy or now < due:
+            self._timeout_handle = self._loop.call_later(
+                timeout if busy else due - now, self._check_receive_timeout
+            )
+            return
+        self._timeout_handle = self._loop.call_later(timeout, self._check_receive_timeout)
+        self.ref.tell(ReceiveTimeout)
+
+    # ------------------------------------------------------------------ failure
+
+    def _fail(self, error: Exception, envelope: Envelope | None) -> None:
+        """Suspend this actor and ask the parent what to do."""
+        self._suspended = True
+        message = None
+        if envelope is not None:
+            message, sender = envelope
+            if sender.__class__ is _PromiseRef:
+                sender.fail(error)  # type: ignore[union-attr]
+        self.log.error(
+            "actor_failed", error=repr(error), message=repr(message)[:200], exc_info=error
+        )
+        if self._parent is None:
+            self.system._guardian_failed(error)
+        else:
+            self._parent._post_system((_Sys.FAILED, self, error, message))
+
+    def _system_message(self, message: tuple[Any, ...]) -> Awaitable[None] | None:
+        kind = message[0]
+        if kind is _Sys.CREATE:
+            return self._create()
+        if kind is _Sys.STOP:
+            return self._stop()
+        if self._state >= _State.STOPPING:
+            return None
+        if kind is _Sys.FAILED:
+            self._child_failed(message[1], message[2], message[3])
+            return None
+        if kind is _Sys.RESUME:
+            if self._state is _State.RUNNING:
+                self._suspended = False
+            return None
+        if kind is _Sys.RESTART:
+            return self._restart(message[1], message[2])
+        raise AssertionError(f"unknown system message {message!r}")
+
+    def _child_failed(self, child: ActorCell, error: Exception, message: Any) -> None:
+        children = self._children
+        if children is None or children.get(child.name) is not child or child.dead:
+            return
+        actor = self._actor
+        strategy: SupervisorStrategy = (
+            getattr(actor, "supervisor_strategy", None) or DEFAULT_STRATEGY
+        )
+        directive = strategy.decide(error)
+        targets = list(children.values()) if strategy.applies_to_all else [child]
+        if directive is Directive.RESUME:
+            child._post_system((_Sys.RESUME,))
+        elif directive is Directive.RESTART:
+            if child._restarts is None:
+                child._restarts = []
+            if strategy.restart_allowed(child._restarts):
+                for target in targets:
+                    target._post_system(
+                        (_Sys.RESTART, error, message if target is child else None)
+                    )
+            else:
+                self.log.warning(
+                    "restart_limit_reached", child=child.path, max_restarts=strategy.max_restarts
+                )
+                for target in targets:
+                    target._post_system((_Sys.STOP,))
+        elif directive is Directive.STOP:
+            for target in targets:
+                target._post_system((_Sys.STOP,))
+        else:
+            self._fail(error, None)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _new_instance(self) -> Actor:
+        from actorsys._actor import Actor
+
+        global _constructing
+        previous, _constructing = _constructing, self
+        try:
+            actor = self._factory()  # type: ignore[misc]
+        finally:
+            _constructing = previous
+        if not isinstance(actor, Actor):
+            raise TypeError(
+                f"the factory of {self.path} returned {actor!r}, not an Actor: pass an Actor "
+                "subclass or a callable returning a new instance"
+            )
+        if getattr(actor, "_actor_cell", None) is not self:
+            raise ActorSystemError(
+                f"{type(actor).__name__}.__init__ did not call Actor.__init__: "
+                "did you forget super().__init__()?"
+            )
+        self._actor = actor
+        self._behaviors = [actor.receive]
+        return actor
+
+    def _create(self) -> Awaitable[None] | None:
+        if self._state is not _State.NEW:
+            return None
+        try:
+            pending = self._new_instance().pre_start()
+        except Exception as error:
+            self._fail(ActorInitializationError(self.path, error), None)
+            return None
+        if pending is not None:
+            return self._finish_start(pending)
+        self._started()
+        return None
+
+    async def _finish_start(self, pending: Awaitable[None]) -> None:
+        try:
+            await pending
+        except Exception as error:
+            self._fail(ActorInitializationError(self.path, error), None)
+            return
+        self._started()
+
+    def _started(self) -> None:
+        self._state = _State.RUNNING
+        self._suspended = False
+
+    async def _restart(self, reason: Exception, message: Any) -> None:
+        self._state = _State.RESTARTING
+        self._suspended = True
+        self._cancel_timers()
+        old = self._actor
+        if old is not None:
+            try:
+                pending = old.pre_restart(reason, message)
+                if pending is not None:
+                    await pending
+            except Exception as error:
+                self.log.error("pre_restart_failed", error=repr(error), exc_info=error)
+        await self._await_children(lambda c: c._state is _State.STOPPING)
+        if self._stash:
+            stash, self._stash = self._stash, None
+            self._prepend(stash)
+        self._behaviors = None
+        self._state = _State.NEW
+        try:
+            pending = self._new_instance().post_restart(reason)
+            if pending is not None:
+                await pending
+        except Exception as error:
+            self._fail(ActorInitializationError(self.path, error), None)
+            return
+        self.log.info("actor_restarted", reason=repr(reason))
+        self._started()
+
+    def _stop(self) -> Awaitable[None] | None:
+        if self._state >= _State.STOPPING:
+            return None
+        self._state = _State.STOPPING
+        self._suspended = True
+        self._cancel_timers()
+        return self._terminate()
+
+    async def _terminate(self) -> None:
+        for child in list(self._children.values()) if self._children else ():
+            child._post_system((_Sys.STOP,))
+        await self._await_children(lambda c: True)
+        actor = self._actor
+        if actor is not None and self._behaviors is not None:
+            try:
+                pending = actor.post_stop()
+                if pending is not None:
+                    await pending
+            except Exception as error:
+                self.log.error("post_stop_failed", error=repr(error), exc_info=error)
+        self._finish_termination()
+
+    def stop_children(self) -> None:
+        """Ask every child to stop (the default ``pre_restart`` does this)."""
+        for child in list(self._children.values()) if self._children else ():
+            child._post_system((_Sys.STOP,))
+
+    async def _await_children(self, condition: Callable[[ActorCell], bool]) -> None:
+        while self._children and any(condition(c) for c in self._children.values()):
+            self._children_changed = self._loop.create_future()
+            await self._children_changed
+
+    def _child_terminated(self, child: ActorCell) -> None:
+        children = self._children
+        if children is not None and children.get(child.name) is child:
+            del children[child.name]
+        waiter = self._children_changed
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _cancel_timers(self) -> None:
+        if self._timers is not None:
+            self._timers.cancel_all()
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+            self._timeout_handle = None
+        self._receive_timeout = None
+
+    def _finish_termination(self) -> None:
+        self._state = _State.DEAD
+        self._sys = None
+        mail, self._mail = self._mail, None
+        stash, self._stash = self._stash, None
+        system = self.system
+        for envelope in itertools.chain(stash or (), mail or ()):
+            message, sender = envelope
+            if sender.__class__ is _PromiseRef:
+                sender.fail(ActorDeadError(self.path))  # type: ignore[union-attr]
+            elif message.__class__ not in _SPECIAL:
+                system._dead_letter(message, sender, self.ref)
+        for watcher in self._watchers or ():
+            watcher.tell(Terminated(self.ref))
+        self._watchers = None
+        for watched in self._watching or ():
+            watchers = watched._cell._watchers
+            if watchers is not None:
+                watchers.discard(self.ref)
+        self._watching = None
+        self._actor = None
+        self._behaviors = None
+        if self._parent is not None:
+            self._parent._child_terminated(self)
+        if self._termination is not None and not self._termination.done():
+            self._termination.set_result(None)
+
+    def __repr__(self) -> str:
+        return f"<ActorCell {self.path} {self._state.name}>"
