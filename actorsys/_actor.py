@@ -56,6 +56,15 @@ class Actor:
         cell = self.context
         cell.system._unhandled(message, cell._current[1], cell.ref)
 
+    def _around_start(self, restart_reason: Exception | None) -> Awaitable[None] | None:
+        """Runtime extension point: ``pre_start``, or ``post_restart`` after a restart.
+
+        Subclasses in this library (the persistent actor) wrap it to run recovery afterwards.
+        """
+        if restart_reason is None:
+            return self.pre_start()
+        return self.post_restart(restart_reason)
+
     def pre_start(self) -> Awaitable[None] | None:
         """Called after construction, before the first message."""
         return None

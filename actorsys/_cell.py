@@ -568,7 +568,7 @@ class ActorCell:
         if self._state is not _State.NEW:
             return None
         try:
-            pending = self._new_instance().pre_start()
+            pending = self._new_instance()._around_start(None)
         except Exception as error:
             self._fail(ActorInitializationError(self.path, error), None)
             return None
@@ -608,7 +608,7 @@ class ActorCell:
         self._behaviors = None
         self._state = _State.NEW
         try:
-            pending = self._new_instance().post_restart(reason)
+            pending = self._new_instance()._around_start(reason)
             if pending is not None:
                 await pending
         except Exception as error:
