@@ -65,6 +65,10 @@ class Actor:
             return self.pre_start()
         return self.post_restart(restart_reason)
 
+    def _around_stop(self) -> Awaitable[None] | None:
+        """Runtime extension point: ``post_stop`` when the actor stops for good."""
+        return self.post_stop()
+
     def pre_start(self) -> Awaitable[None] | None:
         """Called after construction, before the first message."""
         return None

@@ -632,7 +632,7 @@ class ActorCell:
         actor = self._actor
         if actor is not None and self._behaviors is not None:
             try:
-                pending = actor.post_stop()
+                pending = actor._around_stop()
                 if pending is not None:
                     await pending
             except Exception as error:
