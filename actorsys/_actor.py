@@ -65,6 +65,10 @@ class Actor:
             return self.pre_start()
         return self.post_restart(restart_reason)
 
+    def _around_restart(self, reason: Exception, message: Any) -> Awaitable[None] | None:
+        """Runtime extension point: ``pre_restart`` on the failed instance."""
+        return self.pre_restart(reason, message)
+
     def _around_stop(self) -> Awaitable[None] | None:
         """Runtime extension point: ``post_stop`` when the actor stops for good."""
         return self.post_stop()

@@ -68,7 +68,9 @@ class _Sys(enum.Enum):
     STOP = 4
 
 
-_SPECIAL = frozenset({type(PoisonPill), type(Kill), Terminated, _TimerMessage, type(ReceiveTimeout)})
+_SPECIAL = frozenset(
+    {type(PoisonPill), type(Kill), Terminated, _TimerMessage, type(ReceiveTimeout)}
+)
 
 _constructing: ActorCell | None = None
 """The cell whose actor instance is being constructed (read by ``Actor.__init__``)."""
@@ -141,7 +143,7 @@ class ActorCell:
         self._loop = system._loop
         self._parent = parent
         self.name = name
-        self.path = f"{parent.path}/{name}" if parent is not None else f"/{name}"
+        self.path: str = f"{parent.path}/{name}" if parent is not None else f"/{name}"
         self.ref = ActorRef(self)
         self._factory = factory
         self._actor: Actor | None = None
@@ -479,7 +481,7 @@ class ActorCell:
         if envelope is not None:
             message, sender = envelope
             if sender.__class__ is _PromiseRef:
-                sender.fail(error)  # type: ignore[union-attr]
+                sender.fail(error)
         self.log.error(
             "actor_failed", error=repr(error), message=repr(message)[:200], exc_info=error
         )
@@ -542,7 +544,8 @@ class ActorCell:
     # ------------------------------------------------------------------ lifecycle
 
     def _new_instance(self) -> Actor:
-        from actorsys._actor import Actor
+        # Imported here: actorsys._actor imports this module to find the cell being constructed.
+        from actorsys._actor import Actor  # noqa: PLC0415
 
         global _constructing
         previous, _constructing = _constructing, self
@@ -596,7 +599,7 @@ class ActorCell:
         old = self._actor
         if old is not None:
             try:
-                pending = old.pre_restart(reason, message)
+                pending = old._around_restart(reason, message)
                 if pending is not None:
                     await pending
             except Exception as error:
@@ -674,7 +677,7 @@ class ActorCell:
         for envelope in itertools.chain(stash or (), mail or ()):
             message, sender = envelope
             if sender.__class__ is _PromiseRef:
-                sender.fail(ActorDeadError(self.path))  # type: ignore[union-attr]
+                sender.fail(ActorDeadError(self.path))
             elif message.__class__ not in _SPECIAL:
                 system._dead_letter(message, sender, self.ref)
         for watcher in self._watchers or ():

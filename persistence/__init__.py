@@ -1,25 +1,72 @@
-"""Event-sourced persistence: persistent actors, journals, snapshot stores, serialization."""
+"""Event-sourced persistence: persistent actors, journals, snapshot stores, serialization.
 
+Configure it once per actor system, then write ``PersistentActor`` subclasses::
+
+    async with ActorSystem("bank", extensions=[Persistence("sqlite:data/bank.db",
+                                                           "sqlite:data/bank.db")]) as system:
+        account = system.spawn(lambda: Account("acc-1"))
+"""
+
+from persistence._completion import Completion
 from persistence._errors import (
+    EventRejectedError,
     JournalClosedError,
     JournalCorruptedError,
     JournalError,
     PersistenceConfigError,
     PersistenceError,
+    PersistenceStateError,
+    RecoveryError,
     SequenceNrConflictError,
     SerializationError,
     SnapshotStoreError,
     UnknownManifestError,
 )
+from persistence._extension import Persistence
+from persistence._messages import (
+    DeleteEventsFailure,
+    DeleteEventsSuccess,
+    DeleteSnapshotsFailure,
+    DeleteSnapshotsSuccess,
+    RecoveryCompleted,
+    SaveSnapshotFailure,
+    SaveSnapshotSuccess,
+    SnapshotOffer,
+)
+from persistence._persistent_actor import PersistentActor
+from persistence._recovery import Recovery, RetentionPolicy
+from persistence.serialization import Serializer, default_serializer, event_type
+from persistence.snapshot._protocol import SnapshotMetadata, SnapshotSelectionCriteria
 
 __all__ = [
+    "Completion",
+    "DeleteEventsFailure",
+    "DeleteEventsSuccess",
+    "DeleteSnapshotsFailure",
+    "DeleteSnapshotsSuccess",
+    "EventRejectedError",
     "JournalClosedError",
     "JournalCorruptedError",
     "JournalError",
+    "Persistence",
     "PersistenceConfigError",
     "PersistenceError",
+    "PersistenceStateError",
+    "PersistentActor",
+    "Recovery",
+    "RecoveryCompleted",
+    "RecoveryError",
+    "RetentionPolicy",
+    "SaveSnapshotFailure",
+    "SaveSnapshotSuccess",
     "SequenceNrConflictError",
     "SerializationError",
+    "Serializer",
+    "SnapshotMetadata",
+    "SnapshotOffer",
+    "SnapshotSelectionCriteria",
     "SnapshotStoreError",
     "UnknownManifestError",
+    "default_serializer",
+    "event_type",
 ]

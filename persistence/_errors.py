@@ -10,7 +10,11 @@
     ├── SnapshotStoreError           the snapshot store failed
     ├── SerializationError           an event or snapshot could not be encoded or decoded
     │   └── UnknownManifestError     a stored type name is not registered (names type and id)
-    └── PersistenceConfigError       the system has no journal, or a bad journal URL
+    ├── PersistenceConfigError       the system has no journal, or a bad journal URL
+    ├── PersistenceStateError        an operation not allowed in the actor's phase (persist while
+    │                                recovering, ...)
+    ├── EventRejectedError           an event was not stored (rejected before writing)
+    └── RecoveryError                recovery cannot produce a correct state
 """
 
 from __future__ import annotations
@@ -73,3 +77,23 @@ class UnknownManifestError(SerializationError):
 
 class PersistenceConfigError(PersistenceError):
     """Persistence is not configured, or configured wrongly."""
+
+
+class PersistenceStateError(PersistenceError):
+    """An operation is not allowed in the persistent actor's current phase."""
+
+
+class EventRejectedError(PersistenceError):
+    """The event was not stored (e.g. it could not be serialized); the actor goes on."""
+
+    def __init__(self, persistence_id: str, sequence_nr: int, cause: BaseException) -> None:
+        super().__init__(
+            f"Rejected event, persistence_id={persistence_id!r}, sequence_nr={sequence_nr}: {cause}"
+        )
+        self.persistence_id = persistence_id
+        self.sequence_nr = sequence_nr
+        self.cause = cause
+
+
+class RecoveryError(PersistenceError):
+    """Recovery cannot produce a correct state (e.g. needed events were deleted)."""

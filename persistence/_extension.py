@@ -1,0 +1,152 @@
+"""The ``Persistence`` extension: one journal, snapshot store and serializer per actor system.
+
+It also batches the writes of every persistent actor that persisted during one turn of the event
+loop into a single ``journal.write`` call, so many actors share one transaction (group commit) and
+one task, instead of one each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from actorsys import ActorRef, ActorSystem, Extension
+from persistence._errors import PersistenceConfigError, PersistenceError
+from persistence.journal._protocol import AtomicWrite, Journal
+from persistence.serialization import Serializer, default_serializer
+from persistence.snapshot._protocol import SnapshotStore
+
+if TYPE_CHECKING:
+    from persistence._persistent_actor import _Engine
+
+log = structlog.get_logger("persistence")
+
+WriteOutcome = list[BaseException | None] | BaseException
+
+
+class Persistence(Extension):
+    """Configures persistence for an actor system.
+
+    ``ActorSystem("bank", extensions=[Persistence(journal="sqlite:data/bank.db")])``: the journal
+    and snapshot store are given as instances or as URLs (``sqlite:PATH``, ``file:DIR``,
+    ``memory:``). Without a snapshot store, snapshots are not available (saving one fails with a
+    clear error). Shutdown of the system flushes and closes both.
+    """
+
+    def __init__(
+        self,
+        journal: Journal | str,
+        snapshot_store: SnapshotStore | str | None = None,
+        *,
+        serializer: Serializer | None = None,
+    ) -> None:
+        from persistence._urls import open_journal, open_snapshot_store
+
+        self.journal: Journal = open_journal(journal) if isinstance(journal, str) else journal
+        self.snapshot_store: SnapshotStore | None = (
+            open_snapshot_store(snapshot_store)
+            if isinstance(snapshot_store, str)
+            else snapshot_store
+        )
+        self.serializer = serializer if serializer is not None else default_serializer
+        self._writers: dict[str, ActorRef] = {}
+        self._flush_requests: list[_Engine] = []
+        self._flush_scheduled = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    @classmethod
+    def of(cls, system: ActorSystem) -> Persistence:
+        """The system's Persistence extension, or an error that says how to configure one."""
+        extension = system.find_extension(cls)
+        if extension is None:
+            raise PersistenceConfigError(
+                f"actor system {system.name!r} has no journal configured: create it with "
+                f"ActorSystem({system.name!r}, extensions=[Persistence(journal='sqlite:data/app.db')])"
+                " (or 'file:DIR', 'memory:', or a Journal instance)"
+            )
+        return extension
+
+    async def start(self, system: ActorSystem) -> None:
+        self._loop = asyncio.get_running_loop()
+
+    async def close(self) -> None:
+        """Wait for writes in flight, then close the journal and the snapshot store."""
+        self._closed = True
+        while self._tasks or self._flush_requests:
+            if self._flush_requests:
+                self._flush()
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.journal.close()
+        if self.snapshot_store is not None:
+            await self.snapshot_store.close()
+
+    async def writes_settled(self) -> None:
+        """Wait until the writes submitted so far have been answered by the journal."""
+        if self._flush_requests:
+            self._flush()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ------------------------------------------------------------------ single writer
+
+    def claim(self, persistence_id: str, ref: ActorRef) -> None:
+        """Register ``ref`` as the one live writer of ``persistence_id``."""
+        holder = self._writers.get(persistence_id)
+        if holder is not None and holder is not ref and holder.is_alive:
+            raise PersistenceError(
+                f"persistence_id={persistence_id!r} already has a live writer ({holder.path}); "
+                "stop it before starting another actor with the same id"
+            )
+        self._writers[persistence_id] = ref
+
+    def release(self, persistence_id: str, ref: ActorRef) -> None:
+        if self._writers.get(persistence_id) is ref:
+            del self._writers[persistence_id]
+
+    # ------------------------------------------------------------------ writes
+
+    def request_flush(self, engine: _Engine) -> None:
+        """Have ``engine``'s pending atomic writes written at the end of this loop turn."""
+        self._flush_requests.append(engine)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop = self._loop or asyncio.get_running_loop()
+            loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        requests, self._flush_requests = self._flush_requests, []
+        if not requests:
+            return
+        batches = [(engine, engine.take_writes()) for engine in requests]
+        self.spawn_task(self._write(batches))
+
+    async def _write(self, batches: list[tuple[_Engine, list[AtomicWrite]]]) -> None:
+        flat = [write for _, writes in batches for write in writes]
+        outcome: WriteOutcome
+        try:
+            results = await self.journal.write(flat) if flat else []
+        except Exception as error:
+            for engine, _ in batches:
+                engine.writes_done(error)
+            return
+        start = 0
+        for engine, writes in batches:
+            end = start + len(writes)
+            outcome = results[start:end]
+            start = end
+            engine.writes_done(outcome)
+
+    def spawn_task(self, coroutine: Any, done: Callable[[asyncio.Task[Any]], None] | None = None) -> None:
+        """Run background persistence work that shutdown waits for."""
+        loop = self._loop or asyncio.get_running_loop()
+        task = loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if done is not None:
+            task.add_done_callback(done)

@@ -1,0 +1,769 @@
+"""``PersistentActor``: an actor whose state is derived from the events it persisted.
+
+A command arrives through ``receive_command``; the actor validates it and calls ``persist``. The
+event is written to the journal, and only once the journal confirmed it does the handler run
+(update state there, then reply). Until every handler of the current command has run, later
+commands are stashed internally, in order. On start and on every restart the actor recovers:
+it is offered the youngest matching snapshot, then replays the later events through
+``receive_recover``, then receives ``RecoveryCompleted``.
+
+Phases (one guard each: "cannot X: the actor is Y")::
+
+    NOT_STARTED -> RECOVERING -> RUNNING <-> PERSISTING
+                        \\            \\          /
+                         +------------> STOPPED <+   (recovery or write failure)
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import Any, ClassVar, Literal
+
+import structlog
+
+from actorsys import Actor, ActorContext
+from persistence._completion import Completion
+from persistence._errors import (
+    EventRejectedError,
+    JournalError,
+    PersistenceConfigError,
+    PersistenceError,
+    PersistenceStateError,
+    RecoveryError,
+    SerializationError,
+)
+from persistence._extension import Persistence, WriteOutcome
+from persistence._messages import (
+    PERSISTENCE_RESULTS,
+    DeleteEventsFailure,
+    DeleteEventsSuccess,
+    DeleteSnapshotsFailure,
+    DeleteSnapshotsSuccess,
+    RecoveryCompleted,
+    SaveSnapshotFailure,
+    SaveSnapshotSuccess,
+    SnapshotOffer,
+)
+from persistence._recovery import Recovery, RetentionPolicy
+from persistence.journal._protocol import AtomicWrite, PersistentRecord
+from persistence.snapshot._protocol import SnapshotMetadata, SnapshotSelectionCriteria
+
+log = structlog.get_logger("persistence")
+
+Handler = Callable[[Any], Any]
+
+
+class _Phase(enum.Enum):
+    NOT_STARTED = "not started"
+    RECOVERING = "recovering"
+    RUNNING = "running"
+    PERSISTING = "persisting"
+    STOPPED = "stopped"
+
+
+class _Outcome(enum.Enum):
+    STORED = 0
+    REJECTED = 1
+    FAILED = 2
+
+
+_NO_EVENT: Any = object()
+
+
+class _Entry:
+    """One event (or one deferred handler) waiting for its handler to run."""
+
+    __slots__ = ("completion", "event", "handler", "last", "sequence_nr", "stashing")
+
+    def __init__(
+        self,
+        event: Any,
+        handler: Handler | None,
+        sequence_nr: int,
+        stashing: bool,
+        completion: Completion[Any],
+        last: bool,
+    ) -> None:
+        self.event = event
+        self.handler = handler
+        self.sequence_nr = sequence_nr
+        self.stashing = stashing
+        self.completion = completion
+        self.last = last
+
+
+class _Rejected:
+    """An atomic write refused before writing (its events could not be serialized)."""
+
+    __slots__ = ("cause", "count")
+
+    def __init__(self, cause: BaseException, count: int) -> None:
+        self.cause = cause
+        self.count = count
+
+
+class _WriteResults:
+    """Told by the engine to its own actor so handlers run in the actor's turn."""
+
+    __slots__ = ("engine", "outcomes")
+
+    def __init__(
+        self, engine: _Engine, outcomes: list[tuple[_Outcome, BaseException | None, int]]
+    ) -> None:
+        self.engine = engine
+        self.outcomes = outcomes
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _Engine:
+    """The persistence runtime of one persistent actor incarnation."""
+
+    def __init__(self, actor: PersistentActor, context: ActorContext) -> None:
+        persistence_id = getattr(actor, "persistence_id", None)
+        if not isinstance(persistence_id, str) or not persistence_id:
+            raise PersistenceConfigError(
+                f"{type(actor).__name__} has no persistence_id: set it to a non-empty string "
+                "identifying the entity, e.g. self.persistence_id = f'client-{client_id}'"
+            )
+        self.persistence_id = persistence_id
+        self.actor = actor
+        self.context = context
+        self.extension = Persistence.of(context.system)
+        self.journal = self.extension.journal
+        self.serializer = self.extension.serializer
+        self.loop = context._loop
+        self.writer_id = uuid.uuid4().hex
+        self.phase = _Phase.NOT_STARTED
+        self.sequence_nr = 0
+        """The highest sequence number assigned."""
+        self.last_sequence_nr = 0
+        """What the actor sees: the event being handled, or the last one handled."""
+        self.pending: deque[_Entry] = deque()
+        self.items: list[AtomicWrite | _Rejected] = []
+        self.in_flight: deque[tuple[list[AtomicWrite | _Rejected], object]] = deque()
+        self.batch_envelope: object = None
+        self.flush_requested = False
+        self.stashing_pending = 0
+        self.queued_results = 0
+        self.stash: deque[Any] = deque()
+        self.log = log.bind(persistence_id=persistence_id, actor_path=context.path)
+
+    # ------------------------------------------------------------------ guards
+
+    def guard(self, action: str) -> None:
+        phase = self.phase
+        if phase is _Phase.RUNNING or phase is _Phase.PERSISTING:
+            return
+        hint = {
+            _Phase.RECOVERING: "; persist from receive_command, or after RecoveryCompleted",
+            _Phase.NOT_STARTED: "; it starts when spawned",
+            _Phase.STOPPED: "",
+        }[phase]
+        raise PersistenceStateError(
+            f"cannot {action}: persistent actor {self.persistence_id!r} is {phase.value}{hint}"
+        )
+
+    # ------------------------------------------------------------------ recovery
+
+    async def recover(self, before: Awaitable[None] | None) -> None:
+        if before is not None:
+            await before
+        self.phase = _Phase.RECOVERING
+        self.extension.claim(self.persistence_id, self.context.ref)
+        await self.extension.writes_settled()
+        recovery = self.actor.recovery
+        current: Any = None
+        try:
+            highest = await self.journal.highest_sequence_nr(self.persistence_id)
+            last = 0
+            if not recovery.loads_nothing:
+                offer, fell_back = await self._load_snapshot(recovery.from_snapshot)
+                if offer is not None:
+                    current = offer
+                    last = self.last_sequence_nr = offer.metadata.sequence_nr
+                    self._recover_with(offer)
+                last = await self._replay(last + 1, recovery, fell_back, highest, last)
+            self.sequence_nr = self.last_sequence_nr = max(highest, last)
+            current = RecoveryCompleted
+            self.phase = _Phase.RUNNING
+            self._recover_with(RecoveryCompleted)
+        except Exception as error:
+            self._recovery_failed(error, current)
+            return
+        self.log.debug("recovery_completed", last_sequence_nr=self.last_sequence_nr)
+        self._unstash_if_idle()
+
+    async def _load_snapshot(
+        self, criteria: SnapshotSelectionCriteria
+    ) -> tuple[SnapshotOffer | None, bool]:
+        """The youngest readable matching snapshot, and whether a younger one was unreadable."""
+        store = self.extension.snapshot_store
+        fell_back = False
+        if store is None or criteria.max_sequence_nr <= 0:
+            return None, fell_back
+        while True:
+            stored = await store.load(self.persistence_id, criteria)
+            if stored is None:
+                return None, fell_back
+            try:
+                snapshot = self.serializer.decode_one(
+                    stored.manifest, stored.payload, self.persistence_id
+                )
+            except SerializationError as error:
+                self.log.warning(
+                    "snapshot_unreadable",
+                    sequence_nr=stored.metadata.sequence_nr,
+                    error=str(error),
+                )
+                fell_back = True
+                criteria = replace(criteria, max_sequence_nr=stored.metadata.sequence_nr - 1)
+                continue
+            return SnapshotOffer(stored.metadata, snapshot), fell_back
+
+    async def _replay(
+        self, from_sequence_nr: int, recovery: Recovery, fell_back: bool, highest: int, last: int
+    ) -> int:
+        """Replay events into ``receive_recover``; returns the last sequence number seen.
+
+        After falling back from an unreadable snapshot, a gap at the start of the replay means
+        the events the snapshot covered were deleted: that is an error, never a silent skip.
+        """
+        receive_recover = self.actor.receive_recover
+        decode = self.serializer.decode
+        pid = self.persistence_id
+        expected = from_sequence_nr
+        async for page in self.journal.replay(
+            pid, from_sequence_nr, recovery.to_sequence_nr, recovery.replay_max
+        ):
+            for record in page:
+                sequence_nr = record.sequence_nr
+                if fell_back and sequence_nr != expected:
+                    self._missing_events(expected, sequence_nr)
+                fell_back = False
+                expected = sequence_nr + 1
+                self.last_sequence_nr = sequence_nr
+                for event in decode(record.manifest, record.payload, pid):
+                    receive_recover(event)
+        if fell_back and min(highest, recovery.to_sequence_nr) >= expected:
+            self._missing_events(expected, None)
+        return expected - 1 if expected > from_sequence_nr else last
+
+    def _missing_events(self, expected: int, found: int | None) -> None:
+        raise RecoveryError(
+            f"cannot recover persistence_id={self.persistence_id!r}: the snapshot could not be "
+            f"read and events from sequence_nr={expected} "
+            + (f"to {found - 1} " if found is not None else "on ")
+            + "were deleted; restore the snapshot or the events"
+        )
+
+    def _recover_with(self, message: Any) -> None:
+        result: object = self.actor.receive_recover(message)  # type: ignore[func-returns-value]
+        if result is not None:
+            raise PersistenceStateError(
+                "receive_recover must be a plain function (it returned an awaitable): "
+                "recovery handlers only update state"
+            )
+
+    def _recovery_failed(self, error: Exception, message: Any) -> None:
+        self.phase = _Phase.STOPPED
+        try:
+            self.actor.on_recovery_failure(error, message)
+        finally:
+            self.context.stop(self.context.ref)
+
+    # ------------------------------------------------------------------ persisting
+
+    def persist(
+        self,
+        events: Sequence[Any],
+        handler: Handler | None,
+        stashing: bool,
+        tags: Iterable[str] | None,
+    ) -> Completion[Any]:
+        self.guard("persist")
+        completion: Completion[Any] = Completion(self.loop)
+        count = len(events)
+        if count == 0:
+            completion.resolve(None)
+            return completion
+        pid = self.persistence_id
+        timestamp = _now_ms()
+        encode = self.serializer.encode
+        tags_for = self.actor.tags_for
+        records: list[PersistentRecord] = []
+        cause: BaseException | None = None
+        pending = self.pending
+        for index, event in enumerate(events):
+            self.sequence_nr += 1
+            if cause is None:
+                try:
+                    manifest, payload = encode(event)
+                except SerializationError as error:
+                    cause = error
+                else:
+                    records.append(
+                        PersistentRecord(
+                            pid,
+                            self.sequence_nr,
+                            manifest,
+                            payload,
+                            self.writer_id,
+                            timestamp,
+                            tuple(tags) if tags is not None else tags_for(event),
+                        )
+                    )
+            pending.append(
+                _Entry(event, handler, self.sequence_nr, stashing, completion, index == count - 1)
+            )
+        self.items.append(_Rejected(cause, count) if cause is not None else AtomicWrite(records))
+        if stashing:
+            self.stashing_pending += count
+            self.phase = _Phase.PERSISTING
+        self.batch_envelope = self.context._current
+        if not self.flush_requested:
+            self.flush_requested = True
+            self.extension.request_flush(self)
+        return completion
+
+    def defer(self, event: Any, handler: Handler, stashing: bool) -> Completion[Any]:
+        self.guard("defer")
+        completion: Completion[Any] = Completion(self.loop)
+        if not self.pending:
+            handler(event)
+            completion.resolve(event)
+            return completion
+        if stashing:
+            self.stashing_pending += 1
+            self.phase = _Phase.PERSISTING
+        self.pending.append(_Entry(event, handler, 0, stashing, completion, True))
+        return completion
+
+    def take_writes(self) -> list[AtomicWrite]:
+        """Hand the pending atomic writes to the extension's batch."""
+        items, self.items = self.items, []
+        self.flush_requested = False
+        self.in_flight.append((items, self.batch_envelope))
+        return [item for item in items if not isinstance(item, _Rejected)]
+
+    def writes_done(self, outcome: WriteOutcome) -> None:
+        """Called when the journal answered; runs handlers in the actor's turn."""
+        items, envelope = self.in_flight.popleft()
+        outcomes: list[tuple[_Outcome, BaseException | None, int]] = []
+        results = iter(outcome) if isinstance(outcome, list) else None
+        for item in items:
+            if isinstance(item, _Rejected):
+                outcomes.append((_Outcome.REJECTED, item.cause, item.count))
+                continue
+            count = len(item.records)
+            if results is None:
+                outcomes.append((_Outcome.FAILED, outcome, count))  # type: ignore[arg-type]
+                continue
+            result = next(results)
+            if result is None:
+                outcomes.append((_Outcome.STORED, None, count))
+            elif isinstance(result, JournalError):
+                outcomes.append((_Outcome.FAILED, result, count))
+            else:
+                outcomes.append((_Outcome.REJECTED, result, count))
+        if self.phase is _Phase.STOPPED:
+            return
+        context = self.context
+        if self.queued_results == 0 and envelope is not None and context._current is envelope:
+            # The command that persisted is still running (awaiting): run the handlers now, so
+            # `await self.persist(...)` inside receive_command never waits on its own mailbox.
+            try:
+                self.apply(outcomes)
+            except Exception as error:
+                self._fail_pending(error)
+            return
+        self.queued_results += 1
+        context.ref.tell(_WriteResults(self, outcomes))
+
+    def apply(self, outcomes: list[tuple[_Outcome, BaseException | None, int]]) -> None:
+        actor = self.actor
+        pending = self.pending
+        for kind, cause, count in outcomes:
+            self._run_deferred()
+            for _ in range(count):
+                entry = pending.popleft()
+                if entry.stashing:
+                    self.stashing_pending -= 1
+                if kind is _Outcome.STORED:
+                    self.last_sequence_nr = entry.sequence_nr
+                    if entry.handler is not None:
+                        entry.handler(entry.event)
+                    if entry.last:
+                        entry.completion.resolve(entry.event)
+                    self._maybe_snapshot(entry.sequence_nr)
+                elif kind is _Outcome.REJECTED:
+                    self.last_sequence_nr = entry.sequence_nr
+                    assert cause is not None
+                    actor.on_persist_rejected(cause, entry.event, entry.sequence_nr)
+                    if entry.last:
+                        entry.completion.fail(
+                            EventRejectedError(self.persistence_id, entry.sequence_nr, cause)
+                        )
+                else:
+                    assert cause is not None
+                    self._persist_failed(cause, entry)
+                    return
+        self._run_deferred()
+        self._unstash_if_idle()
+
+    def _run_deferred(self) -> None:
+        pending = self.pending
+        while pending and pending[0].sequence_nr == 0:
+            entry = pending.popleft()
+            if entry.stashing:
+                self.stashing_pending -= 1
+            assert entry.handler is not None
+            entry.handler(entry.event)
+            entry.completion.resolve(entry.event)
+
+    def _persist_failed(self, cause: BaseException, entry: _Entry) -> None:
+        self.phase = _Phase.STOPPED
+        try:
+            self.actor.on_persist_failure(cause, entry.event, entry.sequence_nr)
+        finally:
+            entry.completion.fail(cause)
+            self._fail_pending(cause)
+            self.context.stop(self.context.ref)
+
+    def _fail_pending(self, error: BaseException) -> None:
+        while self.pending:
+            self.pending.popleft().completion.fail(error)
+        self.stashing_pending = 0
+
+    def _unstash_if_idle(self) -> None:
+        """Return the oldest stashed command to the front of the mailbox once nothing is pending.
+
+        One at a time (as Akka does): each command, once handled, brings the next one back, so a
+        long queue of commands is stashed once each, not once per persist.
+        """
+        if self.stashing_pending == 0 and self.phase is _Phase.PERSISTING:
+            self.phase = _Phase.RUNNING
+        if self.phase is _Phase.RUNNING and self.stash:
+            self.context._prepend([self.stash.popleft()])
+
+    async def command_done(self, pending: Awaitable[None]) -> None:
+        await pending
+        self._unstash_if_idle()
+
+    def stash_command(self) -> None:
+        actor = self.actor
+        if self.phase is _Phase.STOPPED:
+            current = self.context._current
+            self.context.system._dead_letter(current[0], current[1], self.context.ref)
+            return
+        if len(self.stash) >= actor.stash_capacity:
+            if actor.stash_overflow == "fail":
+                raise PersistenceError(
+                    f"internal stash of persistence_id={self.persistence_id!r} is full "
+                    f"({actor.stash_capacity} commands waiting for persist handlers); raise "
+                    "stash_capacity or send fewer commands at once"
+                )
+            current = self.context._current
+            self.context.system._dead_letter(current[0], current[1], self.context.ref)
+            return
+        self.stash.append(self.context._current)
+
+    def stopped(self) -> None:
+        """The incarnation ended (stop or restart): stashed commands go back to the mailbox, from
+        where a restarted actor handles them and a stopped one sends them to dead letters."""
+        self.phase = _Phase.STOPPED
+        self.extension.release(self.persistence_id, self.context.ref)
+        stash, self.stash = self.stash, deque()
+        self.context._prepend(list(stash))
+
+    # ------------------------------------------------------------------ snapshots, deletes
+
+    def _maybe_snapshot(self, sequence_nr: int) -> None:
+        retention = self.actor.retention
+        if retention is not None and retention.snapshot_due(sequence_nr):
+            self.save_snapshot(self.actor.snapshot_state(), retention)
+
+    def save_snapshot(
+        self, snapshot: Any, retention: RetentionPolicy | None = None
+    ) -> Completion[SnapshotMetadata]:
+        self.guard("save a snapshot")
+        completion: Completion[SnapshotMetadata] = Completion(self.loop)
+        metadata = SnapshotMetadata(self.persistence_id, self.last_sequence_nr)
+        store = self.extension.snapshot_store
+        try:
+            if store is None:
+                raise PersistenceConfigError(
+                    "no snapshot store configured: pass snapshot_store= to Persistence(...)"
+                )
+            manifest, payload = self.serializer.encode(snapshot)
+        except PersistenceError as error:
+            self._report(completion, SaveSnapshotFailure(metadata, error), error)
+            return completion
+
+        async def save() -> SnapshotMetadata:
+            stored = await store.save(metadata, manifest, payload)
+            if retention is not None:
+                await self._apply_retention(stored, retention)
+            return stored
+
+        def done(task: Any) -> None:
+            error = task.exception()
+            if error is not None:
+                self.log.warning("snapshot_save_failed", error=repr(error))
+                self._report(completion, SaveSnapshotFailure(metadata, error), error)
+            else:
+                stored = task.result()
+                self._report(completion, SaveSnapshotSuccess(stored), None, stored)
+
+        self.extension.spawn_task(save(), done)
+        return completion
+
+    async def _apply_retention(self, stored: SnapshotMetadata, retention: RetentionPolicy) -> None:
+        oldest_kept = retention.oldest_kept(stored.sequence_nr)
+        store = self.extension.snapshot_store
+        assert store is not None
+        if oldest_kept > 1:
+            await store.delete_matching(
+                self.persistence_id, SnapshotSelectionCriteria(max_sequence_nr=oldest_kept - 1)
+            )
+        if retention.delete_events_on_snapshot and oldest_kept > 0:
+            await self.journal.delete_to(self.persistence_id, oldest_kept)
+
+    def delete_events(self, to_sequence_nr: int) -> Completion[int]:
+        self.guard("delete events")
+        completion: Completion[int] = Completion(self.loop)
+        if to_sequence_nr > self.last_sequence_nr:
+            error = PersistenceError(
+                f"cannot delete events up to {to_sequence_nr}: persistence_id="
+                f"{self.persistence_id!r} has only reached sequence_nr={self.last_sequence_nr}"
+            )
+            self._report(completion, DeleteEventsFailure(to_sequence_nr, error), error)
+            return completion
+
+        def done(task: Any) -> None:
+            error = task.exception()
+            if error is not None:
+                self._report(completion, DeleteEventsFailure(to_sequence_nr, error), error)
+            else:
+                self._report(completion, DeleteEventsSuccess(to_sequence_nr), None, to_sequence_nr)
+
+        self.extension.spawn_task(self.journal.delete_to(self.persistence_id, to_sequence_nr), done)
+        return completion
+
+    def delete_snapshots(self, criteria: SnapshotSelectionCriteria) -> Completion[int]:
+        self.guard("delete snapshots")
+        completion: Completion[int] = Completion(self.loop)
+        store = self.extension.snapshot_store
+        bound = criteria.max_sequence_nr
+        if store is None:
+            error = PersistenceConfigError("no snapshot store configured")
+            self._report(completion, DeleteSnapshotsFailure(bound, error), error)
+            return completion
+
+        def done(task: Any) -> None:
+            error = task.exception()
+            if error is not None:
+                self._report(completion, DeleteSnapshotsFailure(bound, error), error)
+            else:
+                self._report(completion, DeleteSnapshotsSuccess(bound), None, bound)
+
+        self.extension.spawn_task(store.delete_matching(self.persistence_id, criteria), done)
+        return completion
+
+    def _report(
+        self,
+        completion: Completion[Any],
+        message: Any,
+        error: BaseException | None,
+        value: Any = None,
+    ) -> None:
+        if error is not None:
+            completion.fail(error)
+        else:
+            completion.resolve(value)
+        ref = self.context.ref
+        if ref.is_alive:
+            ref.tell(message)
+
+
+class PersistentActor(Actor):
+    """An event-sourced actor: subclass it, set ``persistence_id`` and implement
+    ``receive_command`` and ``receive_recover``.
+
+    Class attributes to tune it: ``recovery`` (:class:`Recovery`), ``retention``
+    (:class:`RetentionPolicy`, with ``snapshot_state()``), ``stash_capacity`` and
+    ``stash_overflow`` (``"fail"``: the actor fails; ``"drop"``: commands beyond the capacity go to
+    dead letters) for commands waiting while handlers are pending.
+    """
+
+    persistence_id: str
+    recovery: ClassVar[Recovery] = Recovery()
+    retention: ClassVar[RetentionPolicy | None] = None
+    stash_capacity: ClassVar[int] = 100_000
+    stash_overflow: ClassVar[Literal["fail", "drop"]] = "fail"
+
+    def receive_command(self, command: Any) -> Awaitable[None] | None:
+        """Handle a command: validate it, then ``persist`` events (or reply with a rejection)."""
+        self.unhandled(command)
+        return None
+
+    def receive_recover(self, message: Any) -> None:
+        """Apply a replayed event, a :class:`SnapshotOffer`, or ``RecoveryCompleted``."""
+
+    # ------------------------------------------------------------------ API
+
+    def persist(
+        self, event: Any, handler: Handler | None = None, *, tags: Iterable[str] | None = None
+    ) -> Completion[Any]:
+        """Store ``event``; once stored, call ``handler(event)``. Later commands wait until then.
+
+        Await the result to continue after the handler ran (it returns the event).
+        """
+        return self.__engine.persist((event,), handler, True, tags)
+
+    def persist_all(
+        self,
+        events: Sequence[Any],
+        handler: Handler | None = None,
+        *,
+        tags: Iterable[str] | None = None,
+    ) -> Completion[Any]:
+        """Store ``events`` as one atomic write; call ``handler`` for each, in order."""
+        return self.__engine.persist(list(events), handler, True, tags)
+
+    def persist_async(
+        self, event: Any, handler: Handler | None = None, *, tags: Iterable[str] | None = None
+    ) -> Completion[Any]:
+        """Like ``persist``, but later commands are not held back."""
+        return self.__engine.persist((event,), handler, False, tags)
+
+    def persist_all_async(
+        self,
+        events: Sequence[Any],
+        handler: Handler | None = None,
+        *,
+        tags: Iterable[str] | None = None,
+    ) -> Completion[Any]:
+        """Like ``persist_all``, but later commands are not held back."""
+        return self.__engine.persist(list(events), handler, False, tags)
+
+    def defer(self, event: Any, handler: Handler) -> Completion[Any]:
+        """Call ``handler(event)`` after all pending persist handlers; persists nothing."""
+        return self.__engine.defer(event, handler, True)
+
+    def defer_async(self, event: Any, handler: Handler) -> Completion[Any]:
+        """Like ``defer``, without holding back later commands."""
+        return self.__engine.defer(event, handler, False)
+
+    def save_snapshot(self, snapshot: Any) -> Completion[SnapshotMetadata]:
+        """Store ``snapshot`` at the current sequence number (reported as a message too)."""
+        return self.__engine.save_snapshot(snapshot)
+
+    def delete_events(self, to_sequence_nr: int) -> Completion[int]:
+        """Delete events up to and including ``to_sequence_nr`` (reported as a message too)."""
+        return self.__engine.delete_events(to_sequence_nr)
+
+    def delete_snapshots(self, criteria: SnapshotSelectionCriteria) -> Completion[int]:
+        """Delete the snapshots matching ``criteria`` (reported as a message too)."""
+        return self.__engine.delete_snapshots(criteria)
+
+    @property
+    def last_sequence_nr(self) -> int:
+        """The sequence number of the event being handled, or of the last one handled."""
+        engine = self.__dict__.get("_PersistentActor__engine")
+        return engine.last_sequence_nr if engine is not None else 0
+
+    @property
+    def recovery_running(self) -> bool:
+        """Whether the actor is still replaying."""
+        engine = self.__dict__.get("_PersistentActor__engine")
+        return engine is not None and engine.phase is _Phase.RECOVERING
+
+    @property
+    def recovery_finished(self) -> bool:
+        """Whether recovery has completed (and commands are being processed)."""
+        engine = self.__dict__.get("_PersistentActor__engine")
+        return engine is not None and engine.phase in (_Phase.RUNNING, _Phase.PERSISTING)
+
+    # ------------------------------------------------------------------ hooks
+
+    def tags_for(self, event: Any) -> tuple[str, ...]:
+        """Tags stored with ``event`` for ``events_by_tag`` queries (default: none)."""
+        return ()
+
+    def snapshot_state(self) -> Any:
+        """The state to snapshot when a ``retention`` policy asks for one."""
+        raise PersistenceConfigError(
+            f"{type(self).__name__} has a retention policy but no snapshot_state(): override it "
+            "to return the state to snapshot"
+        )
+
+    def on_persist_failure(self, cause: BaseException, event: Any, sequence_nr: int) -> None:
+        """The journal failed to store ``event``; the actor is stopped after this returns."""
+        self.__log().error(
+            "persist_failed", sequence_nr=sequence_nr, event=type(event).__name__, error=repr(cause)
+        )
+
+    def on_persist_rejected(self, cause: BaseException, event: Any, sequence_nr: int) -> None:
+        """``event`` was not stored (and will never be replayed); the actor goes on."""
+        self.__log().warning(
+            "persist_rejected",
+            sequence_nr=sequence_nr,
+            event=type(event).__name__,
+            error=str(cause),
+        )
+
+    def on_recovery_failure(self, cause: BaseException, message: Any) -> None:
+        """Recovery failed; the actor is stopped after this returns."""
+        self.__log().error("recovery_failed", error=repr(cause), exc_info=cause)
+
+    # ------------------------------------------------------------------ runtime
+
+    def __log(self) -> Any:
+        engine = self.__dict__.get("_PersistentActor__engine")
+        return engine.log if engine is not None else log
+
+    def _around_start(self, restart_reason: Exception | None) -> Awaitable[None] | None:
+        self.__engine = _Engine(self, self.context)
+        return self.__engine.recover(super()._around_start(restart_reason))
+
+    def _around_restart(self, reason: Exception, message: Any) -> Awaitable[None] | None:
+        engine = self.__dict__.get("_PersistentActor__engine")
+        if engine is not None:
+            engine.stopped()
+        return super()._around_restart(reason, message)
+
+    def _around_stop(self) -> Awaitable[None] | None:
+        engine = self.__dict__.get("_PersistentActor__engine")
+        if engine is not None:
+            engine.stopped()
+        return super()._around_stop()
+
+    def receive(self, message: Any) -> Awaitable[None] | None:
+        engine = self.__engine
+        if message.__class__ is _WriteResults:
+            if message.engine is engine:  # else: results for the incarnation before a restart
+                engine.queued_results -= 1
+                engine.apply(message.outcomes)
+            return None
+        if engine.phase is not _Phase.RUNNING:
+            engine.stash_command()
+            return None
+        pending = self.receive_command(message)
+        if pending is not None:
+            return engine.command_done(pending)
+        if engine.stash:
+            engine._unstash_if_idle()
+        return None
+
+    def unhandled(self, message: Any) -> None:
+        if isinstance(message, PERSISTENCE_RESULTS):
+            return  # outcome reports the actor chose not to handle
+        super().unhandled(message)
