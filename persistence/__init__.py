@@ -7,6 +7,12 @@ Configure it once per actor system, then write ``PersistentActor`` subclasses::
         account = system.spawn(lambda: Account("acc-1"))
 """
 
+from persistence._at_least_once import (
+    AtLeastOnceDelivery,
+    MaxUnconfirmedMessagesExceededError,
+    UnconfirmedDelivery,
+    UnconfirmedWarning,
+)
 from persistence._completion import Completion
 from persistence._errors import (
     EventRejectedError,
@@ -39,6 +45,7 @@ from persistence.serialization import Serializer, default_serializer, event_type
 from persistence.snapshot._protocol import SnapshotMetadata, SnapshotSelectionCriteria
 
 __all__ = [
+    "AtLeastOnceDelivery",
     "Completion",
     "DeleteEventsFailure",
     "DeleteEventsSuccess",
@@ -48,6 +55,7 @@ __all__ = [
     "JournalClosedError",
     "JournalCorruptedError",
     "JournalError",
+    "MaxUnconfirmedMessagesExceededError",
     "Persistence",
     "PersistenceConfigError",
     "PersistenceError",
@@ -66,6 +74,8 @@ __all__ = [
     "SnapshotOffer",
     "SnapshotSelectionCriteria",
     "SnapshotStoreError",
+    "UnconfirmedDelivery",
+    "UnconfirmedWarning",
     "UnknownManifestError",
     "default_serializer",
     "event_type",

@@ -43,14 +43,16 @@ class Persistence(Extension):
         *,
         serializer: Serializer | None = None,
     ) -> None:
-        from persistence._urls import open_journal, open_snapshot_store
+        if isinstance(journal, str):
+            from persistence._urls import open_journal  # noqa: PLC0415  (only for URLs)
 
-        self.journal: Journal = open_journal(journal) if isinstance(journal, str) else journal
-        self.snapshot_store: SnapshotStore | None = (
-            open_snapshot_store(snapshot_store)
-            if isinstance(snapshot_store, str)
-            else snapshot_store
-        )
+            journal = open_journal(journal)
+        if isinstance(snapshot_store, str):
+            from persistence._urls import open_snapshot_store  # noqa: PLC0415  (only for URLs)
+
+            snapshot_store = open_snapshot_store(snapshot_store)
+        self.journal: Journal = journal
+        self.snapshot_store: SnapshotStore | None = snapshot_store
         self.serializer = serializer if serializer is not None else default_serializer
         self._writers: dict[str, ActorRef] = {}
         self._flush_requests: list[_Engine] = []

@@ -604,8 +604,8 @@ class PersistentActor(Actor):
     """
 
     persistence_id: str
-    recovery: ClassVar[Recovery] = Recovery()
-    retention: ClassVar[RetentionPolicy | None] = None
+    recovery: Recovery = Recovery()
+    retention: RetentionPolicy | None = None
     stash_capacity: ClassVar[int] = 100_000
     stash_overflow: ClassVar[Literal["fail", "drop"]] = "fail"
 

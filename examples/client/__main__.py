@@ -1,0 +1,5 @@
+import sys
+
+from examples.client.shell import main
+
+sys.exit(main())

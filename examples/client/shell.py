@@ -1,0 +1,464 @@
+"""An interactive shell over the Client entities (the project's main job).
+
+Reads commands from a person (line editing, history, tab completion) or from a pipe, and prints
+one clear result per command. A rejected command prints its reason; malformed input prints the
+usage of that command; nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+import actorsys
+from actorsys import ActorSystem, AskTimeoutError, DeadLetter
+from examples.client.domain import (
+    LOCALES,
+    ChangeClientLocale,
+    ChangeClientName,
+    Client,
+    RegisterClient,
+    serializer,
+)
+from examples.client.entity import (
+    Accepted,
+    ClientRegistry,
+    ClientStatus,
+    CommandRejected,
+    Crash,
+    GetState,
+    ListRunning,
+    Passivate,
+    Passivated,
+    SimulatedCrash,
+    TakeSnapshot,
+    ToClient,
+    persistence_id_of,
+)
+from examples.client.locale_view import LocaleView
+from persistence import (
+    Persistence,
+    PersistenceError,
+    SaveSnapshotFailure,
+    SaveSnapshotSuccess,
+)
+from persistence.journal import ReadJournal
+from persistence.query import EventQueries
+
+DEFAULT_JOURNAL = "sqlite:data/clients.db"
+ASK_TIMEOUT = 5.0
+
+
+class UsageError(Exception):
+    """The command line was malformed; the message is the usage to print."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Command:
+    usage: str
+    summary: str
+    run: Callable[[list[str]], Awaitable[str]]
+    min_args: int
+    max_args: int
+
+
+def _int(text: str, what: str, usage: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{what} must be a whole number, got {text!r}; usage: {usage}") from None
+    if value < 0:
+        raise UsageError(f"{what} must not be negative; usage: {usage}")
+    return value
+
+
+def _time(timestamp_ms: int) -> str:
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fields(event: Any) -> str:
+    names = [n for n in getattr(event, "__dataclass_fields__", {}) if n != "client_id"]
+    return " ".join(f"{n}={getattr(event, n)!r}" for n in names)
+
+
+class ClientShell:
+    """The shell's commands, each returning the text to print."""
+
+    def __init__(
+        self, system: ActorSystem, journal: ReadJournal, queries: EventQueries, view: LocaleView
+    ) -> None:
+        self.system = system
+        self.journal = journal
+        self.queries = queries
+        self.view = view
+        self.registry = system.spawn(ClientRegistry, "clients")
+        self.dead_letters = 0
+        system.event_stream.subscribe(self._count_dead_letter, DeadLetter)
+        self.commands: dict[str, _Command] = {
+            "register": _Command(
+                "register ID NAME [LOCALE]", "register a new client", self.register, 2, 3
+            ),
+            "rename": _Command(
+                "rename ID NAME EXPECTED_VERSION", "change a client's name", self.rename, 3, 3
+            ),
+            "locale": _Command(
+                "locale ID LOCALE EXPECTED_VERSION", "change a client's locale", self.locale, 3, 3
+            ),
+            "show": _Command("show ID", "a client's state and version", self.show, 1, 1),
+            "history": _Command("history ID", "every event of a client", self.history, 1, 1),
+            "at": _Command("at ID SEQ", "a client's state after event SEQ, by replay", self.at, 2, 2),
+            "snapshot": _Command("snapshot ID", "save a snapshot of a client", self.snapshot, 1, 1),
+            "crash": _Command(
+                "crash ID", "fail inside the client: its supervisor restarts it", self.crash, 1, 1
+            ),
+            "passivate": _Command(
+                "passivate ID", "stop a client; the next command replays it", self.passivate, 1, 1
+            ),
+            "clients": _Command("clients", "every registered client", self.clients, 0, 0),
+            "by-locale": _Command(
+                "by-locale LOCALE", "clients with a locale (from the read side)", self.by_locale, 1, 1
+            ),
+            "stats": _Command("stats", "numbers about this shell's system", self.stats, 0, 0),
+            "help": _Command("help [COMMAND]", "this list", self.help, 0, 1),
+        }
+
+    def _count_dead_letter(self, _: Any) -> None:
+        self.dead_letters += 1
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def execute(self, line: str) -> str:
+        """Run one command line and return its result (never raises for bad input)."""
+        try:
+            words = shlex.split(line)
+        except ValueError as error:
+            return f"error: {error}"
+        if not words:
+            return ""
+        name, args = words[0].lower(), words[1:]
+        command = self.commands.get(name)
+        if command is None:
+            return f"error: unknown command {name!r}; type 'help' for the list"
+        if not command.min_args <= len(args) <= command.max_args:
+            return f"usage: {command.usage}"
+        try:
+            return await command.run(args)
+        except UsageError as error:
+            return f"usage: {error}"
+        except AskTimeoutError as error:
+            return f"error: no answer in time ({error})"
+        except PersistenceError as error:
+            return f"error: {error}"
+
+    async def _ask_client(self, client_id: str, message: Any) -> Any:
+        return await self.registry.ask(ToClient(client_id, message), timeout=ASK_TIMEOUT)
+
+    async def _status(self, client_id: str) -> ClientStatus:
+        status = await self._ask_client(client_id, GetState())
+        assert isinstance(status, ClientStatus)
+        return status
+
+    @staticmethod
+    def _outcome(reply: Any) -> str:
+        if isinstance(reply, Accepted):
+            event = type(reply.event).__name__
+            return f"ok: {event}, {reply.client.describe()}"
+        if isinstance(reply, CommandRejected):
+            return f"rejected: {reply.reason}"
+        return f"error: unexpected reply {reply!r}"
+
+    # ------------------------------------------------------------------ commands
+
+    async def register(self, args: list[str]) -> str:
+        client_id, name = args[0], args[1]
+        locale = args[2] if len(args) > 2 else "en"
+        return self._outcome(await self._ask_client(client_id, RegisterClient(client_id, name, locale)))
+
+    async def rename(self, args: list[str]) -> str:
+        usage = self.commands["rename"].usage
+        expected = _int(args[2], "EXPECTED_VERSION", usage)
+        command = ChangeClientName(args[0], args[1], expected)
+        return self._outcome(await self._ask_client(args[0], command))
+
+    async def locale(self, args: list[str]) -> str:
+        usage = self.commands["locale"].usage
+        expected = _int(args[2], "EXPECTED_VERSION", usage)
+        command = ChangeClientLocale(args[0], args[1], expected)
+        return self._outcome(await self._ask_client(args[0], command))
+
+    async def show(self, args: list[str]) -> str:
+        return (await self._status(args[0])).client.describe()
+
+    async def history(self, args: list[str]) -> str:
+        client_id = args[0]
+        lines = [
+            f"  #{envelope.sequence_nr} {_time(envelope.timestamp)} "
+            f"{type(envelope.event).__name__} {_fields(envelope.event)}"
+            async for envelope in self.queries.current_events_by_persistence_id(
+                persistence_id_of(client_id)
+            )
+        ]
+        if not lines:
+            return f"client {client_id} has no events"
+        return "\n".join([f"history of client {client_id} ({len(lines)} events):", *lines])
+
+    async def at(self, args: list[str]) -> str:
+        client_id = args[0]
+        seq = _int(args[1], "SEQ", self.commands["at"].usage)
+        client = Client(client_id)
+        async for envelope in self.queries.current_events_by_persistence_id(
+            persistence_id_of(client_id), to_sequence_nr=seq
+        ):
+            client = client.update(envelope.event)
+        if client.version < seq:
+            return (
+                f"client {client_id} has only {client.version} events; "
+                f"after event {client.version}: {client.describe()}"
+            )
+        return f"after event {seq}: {client.describe()}"
+
+    async def snapshot(self, args: list[str]) -> str:
+        client_id = args[0]
+        reply = await self._ask_client(client_id, TakeSnapshot())
+        if isinstance(reply, SaveSnapshotSuccess):
+            return (
+                f"ok: snapshot of client {client_id} saved at sequence_nr "
+                f"{reply.metadata.sequence_nr}"
+            )
+        if isinstance(reply, SaveSnapshotFailure):
+            return f"error: snapshot of client {client_id} failed: {reply.cause}"
+        return f"error: unexpected reply {reply!r}"
+
+    async def crash(self, args: list[str]) -> str:
+        client_id = args[0]
+        try:
+            await self._ask_client(client_id, Crash())
+        except SimulatedCrash as error:
+            status = await self._status(client_id)
+            source = (
+                f"snapshot at {status.recovered_from_snapshot} + "
+                if status.recovered_from_snapshot
+                else ""
+            )
+            return (
+                f"client {client_id} crashed ({error}); its supervisor restarted it and replay "
+                f"({source}{status.replayed_events} events) restored: {status.client.describe()}"
+            )
+        return f"error: client {client_id} did not crash"
+
+    async def passivate(self, args: list[str]) -> str:
+        client_id = args[0]
+        reply = await self.registry.ask(Passivate(client_id), timeout=ASK_TIMEOUT)
+        assert isinstance(reply, Passivated)
+        if not reply.was_running:
+            return f"client {client_id} was not running"
+        return f"ok: client {client_id} passivated; the next command brings it back by replay"
+
+    async def clients(self, args: list[str]) -> str:
+        running = set(await self.registry.ask(ListRunning(), timeout=ASK_TIMEOUT))
+        ids = [
+            pid.removeprefix("client-")
+            for pid in await self.queries.current_persistence_ids()
+            if pid.startswith("client-")
+        ]
+        if not ids:
+            return "no clients registered"
+        lines = [f"{len(ids)} clients:"]
+        for client_id in ids:
+            state = "running" if client_id in running else "passivated"
+            lines.append(f"  {client_id} ({state})")
+        return "\n".join(lines)
+
+    async def by_locale(self, args: list[str]) -> str:
+        locale = args[0]
+        if locale not in LOCALES:
+            return f"rejected: unknown locale {locale!r}; known: {', '.join(sorted(LOCALES))}"
+        try:
+            await self.view.catch_up()
+        except TimeoutError:
+            return f"error: the read side is behind (at offset {self.view.offset}); try again"
+        ids = self.view.clients_with(locale)
+        if not ids:
+            return f"no clients with locale {locale}"
+        return f"clients with locale {locale}: {', '.join(ids)}"
+
+    async def stats(self, args: list[str]) -> str:
+        running = await self.registry.ask(ListRunning(), timeout=ASK_TIMEOUT)
+        stored = await self.journal.highest_ordering()
+        return (
+            f"clients running: {len(running)}, events stored: {stored}, "
+            f"read-side offset: {self.view.offset}, dead letters: {self.dead_letters}"
+        )
+
+    async def help(self, args: list[str]) -> str:
+        if args:
+            command = self.commands.get(args[0])
+            if command is None:
+                return f"error: unknown command {args[0]!r}"
+            return f"{command.usage}: {command.summary}"
+        width = max(len(c.usage) for c in self.commands.values())
+        lines = [f"  {c.usage:<{width}}  {c.summary}" for c in self.commands.values()]
+        return "\n".join(["commands:", *lines, f"  {'quit':<{width}}  leave the shell"])
+
+    # ------------------------------------------------------------------ completion
+
+    def completions(self, line: str, text: str) -> list[str]:
+        """Candidates for the word being typed (command names, client ids, locales)."""
+        words = line.split()
+        position = len(words) - (0 if line.endswith(" ") or not words else 1)
+        if position == 0:
+            return sorted(n for n in [*self.commands, "quit"] if n.startswith(text))
+        command = words[0]
+        if position == 1 and command == "by-locale":
+            return sorted(loc for loc in LOCALES if loc.startswith(text))
+        if position == 1 and command == "help":
+            return sorted(n for n in self.commands if n.startswith(text))
+        if position == 1:
+            return sorted(i for i in self.view.known_clients() if i.startswith(text))
+        if (command == "locale" and position == 2) or (command == "register" and position == 3):
+            return sorted(loc for loc in LOCALES if loc.startswith(text))
+        return []
+
+
+# ---------------------------------------------------------------------- the loop
+
+
+def _configure_logging(verbose: bool) -> None:
+    """The shell (not the library) decides what is logged: warnings only, on stderr."""
+    import logging
+
+    def drop_tracebacks(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+        if not verbose:
+            event.pop("exc_info", None)
+        return event
+
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            drop_tracebacks,
+            structlog.processors.TimeStamper(fmt="%H:%M:%S"),
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.INFO if verbose else logging.CRITICAL
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
+class _LineReader:
+    """Reads lines from a person (readline: editing, history, completion) or from a pipe."""
+
+    def __init__(self, shell: ClientShell, history_file: Path | None) -> None:
+        self.interactive = sys.stdin.isatty()
+        self.history_file = history_file
+        self._matches: list[str] = []
+        if self.interactive:
+            import readline
+
+            readline.set_completer_delims(" ")
+            readline.set_completer(self._complete)
+            readline.parse_and_bind("tab: complete")
+            if history_file is not None and history_file.exists():
+                readline.read_history_file(history_file)
+        self._shell = shell
+
+    def _complete(self, text: str, state: int) -> str | None:
+        import readline
+
+        if state == 0:
+            self._matches = self._shell.completions(readline.get_line_buffer(), text)
+        return self._matches[state] if state < len(self._matches) else None
+
+    async def read(self) -> str | None:
+        if self.interactive:
+            try:
+                return await asyncio.to_thread(input, "clients> ")
+            except EOFError:
+                return None
+        line = await asyncio.to_thread(sys.stdin.readline)
+        return line if line else None
+
+    def close(self) -> None:
+        if self.interactive and self.history_file is not None:
+            import readline
+
+            readline.set_history_length(1000)
+            readline.write_history_file(self.history_file)
+
+
+async def run(journal: str, snapshots: str | None, verbose: bool = False) -> None:
+    """Start the system and serve commands until ``quit`` or end of input."""
+    persistence = Persistence(journal, snapshots, serializer=serializer)
+    async with ActorSystem("clients", extensions=[persistence]) as system:
+        queries = EventQueries(persistence.journal, serializer)
+        view = await LocaleView.open(persistence.journal, queries, journal)
+        shell = ClientShell(system, persistence.journal, queries, view)  # type: ignore[arg-type]
+        data_dir = _data_dir(journal)
+        reader = _LineReader(shell, data_dir / ".shell_history" if data_dir else None)
+        if reader.interactive:
+            print(f"actorsys ClientActor shell on {journal}; 'help' lists the commands.")
+        try:
+            while True:
+                line = await reader.read()
+                if line is None:
+                    break
+                line = line.strip()
+                if line in ("quit", "exit"):
+                    break
+                result = await shell.execute(line)
+                if result:
+                    print(result, flush=True)
+        finally:
+            reader.close()
+            await view.close()
+
+
+def _data_dir(url: str) -> Path | None:
+    if url.startswith("sqlite:"):
+        return Path(url.removeprefix("sqlite:")).parent
+    if url.startswith("file:"):
+        return Path(url.removeprefix("file:"))
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m examples.client",
+        description="The ClientActor shell: event-sourced clients from the talk.",
+    )
+    parser.add_argument(
+        "--journal", default=DEFAULT_JOURNAL, help="journal URL: sqlite:PATH, file:DIR or memory:"
+    )
+    parser.add_argument(
+        "--snapshots",
+        default=None,
+        help="snapshot store URL (default: beside the journal; memory: for a memory journal)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log actor lifecycle on stderr")
+    args = parser.parse_args(argv)
+    snapshots = args.snapshots or _default_snapshots(args.journal)
+    _configure_logging(args.verbose)
+    try:
+        actorsys.run(run(args.journal, snapshots, args.verbose))
+    except KeyboardInterrupt:
+        return 130
+    except PersistenceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _default_snapshots(journal: str) -> str:
+    if journal.startswith("file:"):
+        return journal.rstrip("/") + "/snapshots"
+    return journal

@@ -1,0 +1,106 @@
+"""The README's main job: the ClientActor shell driven through a pipe, restarted, and checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.examples._run import run_module
+
+pytestmark = pytest.mark.slow
+
+SESSION_1 = """\
+register 7 Ada en
+register 7 Ada en
+rename 7 Grace 1
+rename 7 Stale 1
+locale 7 de 2
+locale 7 xx 3
+show 7
+crash 7
+by-locale de
+at 7 1
+snapshot 7
+passivate 7
+show 7
+rename 8 Bob 0
+rename 7
+rename 7 Grace two
+frobnicate
+quit
+"""
+
+EXPECTED_1 = [
+    "ok: ClientRegistered, client 7: Ada (en), version 1",
+    "rejected: client 7 is already registered",
+    "ok: ClientNameChanged, client 7: Grace (en), version 2",
+    "rejected: expected version 1 but client 7 is at version 2 "
+    "(first writer wins: show it and retry with its version)",
+    "ok: ClientLocaleChanged, client 7: Grace (de), version 3",
+    "rejected: unknown locale 'xx'; known: ar, da, de, en, es, fi, fr, it, ja, ko, nl, no, pl, "
+    "pt, ru, sv, tr, uk, zh",
+    "client 7: Grace (de), version 3",
+    "client 7 crashed (crash requested from the shell); its supervisor restarted it and replay "
+    "(3 events) restored: client 7: Grace (de), version 3",
+    "clients with locale de: 7",
+    "after event 1: client 7: Ada (en), version 1",
+    "ok: snapshot of client 7 saved at sequence_nr 3",
+    "ok: client 7 passivated; the next command brings it back by replay",
+    "client 7: Grace (de), version 3",
+    "rejected: unknown client 8: register it first",
+    "usage: rename ID NAME EXPECTED_VERSION",
+    "usage: EXPECTED_VERSION must be a whole number, got 'two'; usage: rename ID NAME "
+    "EXPECTED_VERSION",
+    "error: unknown command 'frobnicate'; type 'help' for the list",
+]
+
+SESSION_2 = """\
+show 7
+history 7
+by-locale de
+by-locale en
+clients
+"""
+
+
+def test_scripted_session_survives_a_crash_and_a_restart_of_the_shell(tmp_path: Path) -> None:
+    """register, rename with a stale version rejected, crash, restart the shell, history."""
+    journal = f"sqlite:{tmp_path / 'data' / 'clients.db'}"
+    first = run_module("examples.client", "--journal", journal, stdin=SESSION_1)
+    assert first.stdout.splitlines() == EXPECTED_1
+
+    second = run_module("examples.client", "--journal", journal, stdin=SESSION_2)
+    lines = second.stdout.splitlines()
+    assert lines[0] == "client 7: Grace (de), version 3"
+    assert lines[1] == "history of client 7 (3 events):"
+    assert lines[2].startswith("  #1 ") and lines[2].endswith(
+        "ClientRegistered name='Ada' locale='en' version=1"
+    )
+    assert lines[3].endswith("ClientNameChanged name='Grace' version=2")
+    assert lines[4].endswith("ClientLocaleChanged locale='de' version=3")
+    assert lines[5] == "clients with locale de: 7"
+    assert lines[6] == "no clients with locale en"
+    assert lines[7:] == ["1 clients:", "  7 (running)"]
+
+
+def test_shell_runs_on_the_file_journal_and_in_memory(tmp_path: Path) -> None:
+    for journal in (f"file:{tmp_path / 'journal'}", "memory:"):
+        result = run_module(
+            "examples.client", "--journal", journal, stdin="register 1 Lin fr\nstats\n"
+        )
+        assert result.stdout.splitlines() == [
+            "ok: ClientRegistered, client 1: Lin (fr), version 1",
+            "clients running: 1, events stored: 1, read-side offset: 1, dead letters: 0",
+        ]
+
+
+def test_help_lists_every_command() -> None:
+    result = run_module("examples.client", "--journal", "memory:", stdin="help\nhelp at\n")
+    text = result.stdout
+    for command in (
+        "register", "rename", "locale", "show", "history", "at", "snapshot", "crash",
+        "passivate", "clients", "by-locale", "stats", "help", "quit",
+    ):
+        assert f"  {command}" in text
+    assert text.splitlines()[-1] == "at ID SEQ: a client's state after event SEQ, by replay"
