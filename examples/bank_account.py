@@ -16,6 +16,7 @@ from typing import Any
 
 import actorsys
 from actorsys import ActorSystem
+from examples._logging import configure_logging
 from persistence import Persistence, PersistentActor, Recovery, Serializer
 
 serializer = Serializer()
@@ -208,6 +209,8 @@ async def main(journal: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="The talk's bank account register.")
     parser.add_argument("--journal", default="memory:", help="journal URL (default memory:)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log on stderr")
     args = parser.parse_args()
+    configure_logging(args.verbose)
     actorsys.run(main(args.journal))
     sys.exit(0)

@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import actorsys
 from actorsys import Actor, ActorRef, ActorSystem
+from examples._logging import configure_logging
 from persistence import AtLeastOnceDelivery, Persistence, Serializer
 
 serializer = Serializer()
@@ -111,8 +113,17 @@ class Balance:
 
 @dataclass(frozen=True, slots=True)
 class Faults:
-    """Failures to inject: crash before the next credit is stored, lose the next acks,
-    crash right after the next transfer is stored."""
+    """Failures to inject: crash before the next credits are stored, lose the next acks,
+    crash right after the next transfers are stored."""
+
+    crash_on_credit: int = 0
+    drop_acks: int = 0
+    crash_after_send: int = 0
+
+
+@dataclass(slots=True)
+class FaultPlan:
+    """The faults still to inject into one account; kept by the bank, so it outlives restarts."""
 
     crash_on_credit: int = 0
     drop_acks: int = 0
@@ -129,7 +140,7 @@ class InjectedCrash(Exception):
 class TransferAccount(AtLeastOnceDelivery):
     redeliver_interval = 0.2
 
-    def __init__(self, account_id: str, bank: ActorRef) -> None:
+    def __init__(self, account_id: str, bank: ActorRef, faults: FaultPlan) -> None:
         super().__init__()
         self.account_id = account_id
         self.persistence_id = f"transfer-account-{account_id}"
@@ -137,7 +148,7 @@ class TransferAccount(AtLeastOnceDelivery):
         self.balance = Decimal("0.00")
         self.received: set[tuple[str, int]] = set()
         self.duplicates = 0
-        self.faults = Faults()
+        self.faults = faults
 
     def apply(self, event: Any) -> None:
         match event:
@@ -162,10 +173,18 @@ class TransferAccount(AtLeastOnceDelivery):
 
     def receive_command(self, command: Any) -> None:
         match command:
-            case Faults():
-                self.faults = command
+            case Faults(crash_on_credit=crash, drop_acks=drop, crash_after_send=after_send):
+                self.faults.crash_on_credit = crash
+                self.faults.drop_acks = drop
+                self.faults.crash_after_send = after_send
             case Deposit(amount=amount):
-                self.persist(Deposited(amount), self.apply)
+                sender = self.context.sender
+
+                def deposited(event: Deposited) -> None:
+                    self.apply(event)
+                    sender.tell(self.balance)
+
+                self.persist(Deposited(amount), deposited)
             case Transfer(transfer_id=transfer_id, to_account=to_account, amount=amount):
                 self.persist(TransferSent(transfer_id, to_account, amount), self._sent)
             case Credit(delivery_id=delivery_id, from_account=sender, amount=amount):
@@ -188,7 +207,7 @@ class TransferAccount(AtLeastOnceDelivery):
     def _sent(self, event: TransferSent) -> None:
         self.apply(event)
         if self.faults.crash_after_send:
-            self.faults = Faults(self.faults.crash_on_credit, self.faults.drop_acks, 0)
+            self.faults.crash_after_send -= 1
             raise InjectedCrash(f"{self.account_id} crashed after storing {event.transfer_id}")
 
     def _credit(self, sender: str, delivery_id: int, amount: Decimal) -> None:
@@ -198,7 +217,7 @@ class TransferAccount(AtLeastOnceDelivery):
             self._ack(reply_to, delivery_id)
             return
         if self.faults.crash_on_credit:
-            self.faults = Faults(0, self.faults.drop_acks, self.faults.crash_after_send)
+            self.faults.crash_on_credit -= 1
             raise InjectedCrash(f"{self.account_id} crashed before storing credit {delivery_id}")
 
         def stored(event: TransferReceived) -> None:
@@ -209,9 +228,7 @@ class TransferAccount(AtLeastOnceDelivery):
 
     def _ack(self, reply_to: ActorRef, delivery_id: int) -> None:
         if self.faults.drop_acks:
-            self.faults = Faults(
-                self.faults.crash_on_credit, self.faults.drop_acks - 1, self.faults.crash_after_send
-            )
+            self.faults.drop_acks -= 1
             return
         reply_to.tell(CreditAck(delivery_id), self.context.self)
 
@@ -221,14 +238,15 @@ class Bank(Actor):
 
     def __init__(self, account_ids: list[str]) -> None:
         super().__init__()
-        self.account_ids = account_ids
+        self.faults = {account_id: FaultPlan() for account_id in account_ids}
 
     def pre_start(self) -> None:
-        for account_id in self.account_ids:
-            self.context.spawn(
-                lambda a=account_id: TransferAccount(a, self.context.self),  # type: ignore[misc]
-                account_id,
-            )
+        for account_id, faults in self.faults.items():
+            self.context.spawn(self._account_factory(account_id, faults), account_id)
+
+    def _account_factory(self, account_id: str, faults: FaultPlan) -> Callable[[], Actor]:
+        bank = self.context.self
+        return lambda: TransferAccount(account_id, bank, faults)
 
     def receive(self, message: Any) -> None:
         match message:
@@ -247,8 +265,8 @@ class Bank(Actor):
 # ---------------------------------------------------------------------- the scenario
 
 
-async def _settled(accounts: list[ActorRef], timeout: float = 20.0) -> list[Balance]:
-    async with asyncio.timeout(timeout):
+async def _settled(accounts: list[ActorRef], within: float = 20.0) -> list[Balance]:
+    async with asyncio.timeout(within):
         while True:
             balances = [await account.ask(GetBalance()) for account in accounts]
             if all(b.unconfirmed == 0 for b in balances):
@@ -296,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         "settle: only recover and finish redelivery",
     )
     parser.add_argument("--transfers", type=int, default=10)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log on stderr")
     args = parser.parse_args(argv)
+    configure_logging(args.verbose)
     actorsys.run(run(args.journal, args.phase, args.transfers))
     return 0
 

@@ -16,8 +16,27 @@ serializer = Serializer()
 """The registry of every type this example stores (events and snapshots)."""
 
 LOCALES = frozenset(
-    {"ar", "da", "de", "en", "es", "fi", "fr", "it", "ja", "ko", "nl", "no", "pl", "pt", "ru",
-     "sv", "tr", "uk", "zh"}
+    {
+        "ar",
+        "da",
+        "de",
+        "en",
+        "es",
+        "fi",
+        "fr",
+        "it",
+        "ja",
+        "ko",
+        "nl",
+        "no",
+        "pl",
+        "pt",
+        "ru",
+        "sv",
+        "tr",
+        "uk",
+        "zh",
+    }
 )
 DEFAULT_LOCALE = "en"
 

@@ -120,7 +120,7 @@ class ClientActor(PersistentActor):
             case SnapshotOffer(metadata=metadata, snapshot=Client() as snapshot):
                 self.client = snapshot
                 self.recovered_from_snapshot = metadata.sequence_nr
-            case RecoveryCompleted:
+            case _ if message is RecoveryCompleted:
                 self.context.log.debug(
                     "client_recovered", version=self.client.version, replayed=self.replayed_events
                 )

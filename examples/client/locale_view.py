@@ -92,10 +92,10 @@ class LocaleView:
             await self._db.commit()
         self._advanced.set()
 
-    async def catch_up(self, timeout: float = 5.0) -> None:
+    async def catch_up(self, within: float = 5.0) -> None:
         """Wait until the view has applied every event stored so far (read your writes)."""
         target = await self._journal.highest_ordering()
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while self.offset < target:
                 self._advanced.clear()
                 await self._advanced.wait()

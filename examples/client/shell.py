@@ -17,10 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 import actorsys
 from actorsys import ActorSystem, AskTimeoutError, DeadLetter
+from examples._logging import configure_logging
 from examples.client.domain import (
     LOCALES,
     ChangeClientLocale,
@@ -115,7 +114,9 @@ class ClientShell:
             ),
             "show": _Command("show ID", "a client's state and version", self.show, 1, 1),
             "history": _Command("history ID", "every event of a client", self.history, 1, 1),
-            "at": _Command("at ID SEQ", "a client's state after event SEQ, by replay", self.at, 2, 2),
+            "at": _Command(
+                "at ID SEQ", "a client's state after event SEQ, by replay", self.at, 2, 2
+            ),
             "snapshot": _Command("snapshot ID", "save a snapshot of a client", self.snapshot, 1, 1),
             "crash": _Command(
                 "crash ID", "fail inside the client: its supervisor restarts it", self.crash, 1, 1
@@ -125,7 +126,11 @@ class ClientShell:
             ),
             "clients": _Command("clients", "every registered client", self.clients, 0, 0),
             "by-locale": _Command(
-                "by-locale LOCALE", "clients with a locale (from the read side)", self.by_locale, 1, 1
+                "by-locale LOCALE",
+                "clients with a locale (from the read side)",
+                self.by_locale,
+                1,
+                1,
             ),
             "stats": _Command("stats", "numbers about this shell's system", self.stats, 0, 0),
             "help": _Command("help [COMMAND]", "this list", self.help, 0, 1),
@@ -181,7 +186,9 @@ class ClientShell:
     async def register(self, args: list[str]) -> str:
         client_id, name = args[0], args[1]
         locale = args[2] if len(args) > 2 else "en"
-        return self._outcome(await self._ask_client(client_id, RegisterClient(client_id, name, locale)))
+        return self._outcome(
+            await self._ask_client(client_id, RegisterClient(client_id, name, locale))
+        )
 
     async def rename(self, args: list[str]) -> str:
         usage = self.commands["rename"].usage
@@ -267,7 +274,7 @@ class ClientShell:
         running = set(await self.registry.ask(ListRunning(), timeout=ASK_TIMEOUT))
         ids = [
             pid.removeprefix("client-")
-            for pid in await self.queries.current_persistence_ids()
+            async for pid in self.queries.current_persistence_ids()
             if pid.startswith("client-")
         ]
         if not ids:
@@ -330,29 +337,6 @@ class ClientShell:
 
 
 # ---------------------------------------------------------------------- the loop
-
-
-def _configure_logging(verbose: bool) -> None:
-    """The shell (not the library) decides what is logged: warnings only, on stderr."""
-    import logging
-
-    def drop_tracebacks(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
-        if not verbose:
-            event.pop("exc_info", None)
-        return event
-
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            drop_tracebacks,
-            structlog.processors.TimeStamper(fmt="%H:%M:%S"),
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.INFO if verbose else logging.CRITICAL
-        ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
 
 
 class _LineReader:
@@ -444,10 +428,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="snapshot store URL (default: beside the journal; memory: for a memory journal)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log actor lifecycle on stderr")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log actor lifecycle on stderr"
+    )
     args = parser.parse_args(argv)
     snapshots = args.snapshots or _default_snapshots(args.journal)
-    _configure_logging(args.verbose)
+    configure_logging(args.verbose)
     try:
         actorsys.run(run(args.journal, snapshots, args.verbose))
     except KeyboardInterrupt:

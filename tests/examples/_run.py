@@ -25,6 +25,8 @@ def run_module(
         env=env,
         check=False,
     )
-    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
     assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
     return result

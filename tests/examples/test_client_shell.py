@@ -74,9 +74,8 @@ def test_scripted_session_survives_a_crash_and_a_restart_of_the_shell(tmp_path: 
     lines = second.stdout.splitlines()
     assert lines[0] == "client 7: Grace (de), version 3"
     assert lines[1] == "history of client 7 (3 events):"
-    assert lines[2].startswith("  #1 ") and lines[2].endswith(
-        "ClientRegistered name='Ada' locale='en' version=1"
-    )
+    assert lines[2].startswith("  #1 ")
+    assert lines[2].endswith("ClientRegistered name='Ada' locale='en' version=1")
     assert lines[3].endswith("ClientNameChanged name='Grace' version=2")
     assert lines[4].endswith("ClientLocaleChanged locale='de' version=3")
     assert lines[5] == "clients with locale de: 7"
@@ -99,8 +98,20 @@ def test_help_lists_every_command() -> None:
     result = run_module("examples.client", "--journal", "memory:", stdin="help\nhelp at\n")
     text = result.stdout
     for command in (
-        "register", "rename", "locale", "show", "history", "at", "snapshot", "crash",
-        "passivate", "clients", "by-locale", "stats", "help", "quit",
+        "register",
+        "rename",
+        "locale",
+        "show",
+        "history",
+        "at",
+        "snapshot",
+        "crash",
+        "passivate",
+        "clients",
+        "by-locale",
+        "stats",
+        "help",
+        "quit",
     ):
         assert f"  {command}" in text
     assert text.splitlines()[-1] == "at ID SEQ: a client's state after event SEQ, by replay"

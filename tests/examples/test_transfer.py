@@ -17,7 +17,8 @@ from tests.examples._run import ROOT, run_module
 pytestmark = pytest.mark.slow
 
 BALANCE = re.compile(
-    r"^(\w+): balance ([\d,.]+), credits received (\d+), duplicates ignored (\d+), unconfirmed (\d+)$"
+    r"^(\w+): balance ([\d,.]+), credits received (\d+), "
+    r"duplicates ignored (\d+), unconfirmed (\d+)$"
 )
 
 
@@ -51,8 +52,17 @@ def test_transfers_survive_kill_9_of_the_process(tmp_path: Path) -> None:
     journal = f"sqlite:{tmp_path / 'transfers.db'}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen(
-        [sys.executable, "-m", "examples.transfer", "--journal", journal, "--phase", "send",
-         "--transfers", "40"],
+        [
+            sys.executable,
+            "-m",
+            "examples.transfer",
+            "--journal",
+            journal,
+            "--phase",
+            "send",
+            "--transfers",
+            "40",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
