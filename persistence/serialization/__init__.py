@@ -1,0 +1,29 @@
+"""Serialization of events and snapshots: msgpack under registered, stable type names.
+
+Register every event, snapshot and nested type, then encode and decode::
+
+    serializer = Serializer()
+
+    @serializer.type("ClientRegistered")
+    @dataclass(frozen=True)
+    class ClientRegistered:
+        client_id: str
+        limit: Decimal
+
+    manifest, payload = serializer.encode(ClientRegistered("c-7", Decimal("10000.00")))
+    [event] = serializer.decode(manifest, payload, persistence_id="client-7")
+
+The journal stores the manifest (the registered name, never a Python import path) next to the
+payload; decoding never unpickles or imports anything. Old stored forms are rewritten by upcasters
+(rename, add a field, split, drop). The wire format, a small grammar over msgpack, is documented in
+:mod:`persistence.serialization._wire`.
+
+Errors (from :mod:`persistence`): :class:`~persistence.SerializationError` when a value cannot be
+encoded (naming its type and field path) or a payload cannot be decoded (naming the manifest and
+persistence id), :class:`~persistence.UnknownManifestError` for a stored name that is not
+registered.
+"""
+
+from persistence.serialization._serializer import Serializer, default_serializer, event_type
+
+__all__ = ["Serializer", "default_serializer", "event_type"]

@@ -1,0 +1,216 @@
+"""Per-class codecs: a registered class to its stored ``form`` (see ``_wire``) and back.
+
+All reflection happens once, when the class is registered; the per-object paths only read
+precomputed tuples and sets.
+
+Map-shaped forms (dataclasses, NamedTuples, classes with ``to_fields``/``from_fields``) follow one
+rule: a stored key that is not a constructor field is an error (register an upcaster that renames or
+drops it), and a field missing from the stored map takes its default (an error if it has none).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+from typing import Any, Final
+
+from persistence._errors import SerializationError
+
+_new: Final = object.__new__
+
+
+class FormError(ValueError):
+    """A stored form does not fit the registered class; the message says how."""
+
+
+class Codec:
+    """Converts instances of one registered class to and from their stored form."""
+
+    __slots__ = ("cls", "manifest")
+
+    def __init__(self, cls: type, manifest: str) -> None:
+        self.cls = cls
+        self.manifest = manifest
+
+    def to_form(self, obj: Any) -> Any:
+        raise NotImplementedError
+
+    def from_form(self, form: Any) -> Any:
+        raise NotImplementedError
+
+
+class _FieldsCodec(Codec):
+    """A codec whose form is a map of constructor field names to values."""
+
+    __slots__ = ("_name_set", "_names", "_required")
+
+    def __init__(
+        self, cls: type, manifest: str, names: tuple[str, ...], required: tuple[str, ...]
+    ) -> None:
+        super().__init__(cls, manifest)
+        self._names = names
+        self._name_set = frozenset(names)
+        self._required = required
+
+    def _check(self, form: Any) -> dict[str, Any]:
+        if type(form) is not dict:
+            raise FormError(f"expected a map of fields, got {type(form).__name__}")
+        extra = [key for key in form if key not in self._name_set]
+        if extra:
+            raise FormError(
+                f"stored field(s) {', '.join(map(repr, extra))} are not fields of "
+                f"{self.cls.__qualname__}; register an upcaster for {self.manifest!r} that "
+                "renames or drops them"
+            )
+        missing = [name for name in self._required if name not in form]
+        if missing:
+            raise FormError(
+                f"stored form lacks required field(s) {', '.join(map(repr, missing))} of "
+                f"{self.cls.__qualname__}; give them defaults or register an upcaster for "
+                f"{self.manifest!r} that adds them"
+            )
+        return form
+
+
+class DataclassCodec(_FieldsCodec):
+    """Dataclasses (frozen, slots or plain): the form holds the ``init`` fields."""
+
+    __slots__ = ("_plain",)
+
+    def __init__(self, cls: type, manifest: str) -> None:
+        fields = dataclasses.fields(cls)
+        init_fields = [f for f in fields if f.init]
+        names = tuple(f.name for f in init_fields)
+        required = tuple(
+            f.name
+            for f in init_fields
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        )
+        super().__init__(cls, manifest, names, required)
+        self._plain = len(init_fields) == len(fields) and _constructor_only_assigns(cls, names)
+
+    def to_form(self, obj: Any) -> Any:
+        if self._plain:
+            state = obj.__dict__
+            if state.keys() == self._name_set:
+                return state
+        return {name: getattr(obj, name) for name in self._names}
+
+    def from_form(self, form: Any) -> Any:
+        if type(form) is dict and form.keys() == self._name_set:
+            if self._plain:
+                # Same result as cls(**form), which would only assign the fields (see
+                # _constructor_only_assigns); skipping __init__ halves the construction time.
+                obj: Any = _new(self.cls)
+                obj.__dict__.update(form)
+                return obj
+            return self.cls(**form)
+        return self.cls(**self._check(form))
+
+
+def _constructor_only_assigns(cls: type, names: tuple[str, ...]) -> bool:
+    """Whether ``cls(**fields)`` just stores each field in the instance ``__dict__``.
+
+    True for an ordinary dataclass: generated ``__init__``, no ``__post_init__``, no custom
+    ``__new__`` or ``__setattr__`` (unless frozen: frozen ``__init__`` bypasses it), instances
+    with a ``__dict__``, and no data descriptor (slot, property, descriptor-typed field) behind a
+    field name. Anything unusual answers False and takes the ``cls(**fields)`` path.
+    """
+    klass: Any = cls  # mypy cannot compare the slot wrappers
+    if klass.__new__ is not object.__new__ or getattr(cls, "__post_init__", None) is not None:
+        return False
+    if not getattr(cls, "__dictoffset__", 0):
+        return False
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not (params.frozen or klass.__setattr__ is object.__setattr__):
+        return False
+    owner = next((c for c in cls.__mro__ if "__init__" in vars(c)), object)
+    init = vars(owner).get("__init__")
+    if "__dataclass_fields__" not in vars(owner) or not _generated(init):
+        return False
+    for name in names:
+        attr = inspect.getattr_static(cls, name, None)
+        if hasattr(type(attr), "__set__") or hasattr(type(attr), "__delete__"):
+            return False
+    return True
+
+
+def _generated(function: object) -> bool:
+    # dataclasses builds __init__ with exec(), so its code has no source file
+    code = getattr(function, "__code__", None)
+    return code is not None and code.co_filename == "<string>"
+
+
+class NamedTupleCodec(_FieldsCodec):
+    """``typing.NamedTuple`` and ``collections.namedtuple`` classes."""
+
+    __slots__ = ()
+
+    def __init__(self, cls: type, manifest: str) -> None:
+        named_tuple: Any = cls
+        names = tuple(named_tuple._fields)
+        defaults: dict[str, Any] = getattr(cls, "_field_defaults", {})
+        super().__init__(cls, manifest, names, tuple(n for n in names if n not in defaults))
+
+    def to_form(self, obj: Any) -> Any:
+        return dict(zip(self._names, obj, strict=True))
+
+    def from_form(self, form: Any) -> Any:
+        if type(form) is dict and form.keys() == self._name_set:
+            return self.cls(**form)
+        return self.cls(**self._check(form))
+
+
+class EnumCodec(Codec):
+    """Enum members, stored as their value."""
+
+    __slots__ = ()
+
+    def to_form(self, obj: Any) -> Any:
+        return obj.value
+
+    def from_form(self, form: Any) -> Any:
+        return self.cls(form)
+
+
+class HookCodec(Codec):
+    """Classes defining ``to_fields(self) -> dict`` and classmethod ``from_fields(cls, dict)``."""
+
+    __slots__ = ()
+
+    def to_form(self, obj: Any) -> Any:
+        form = obj.to_fields()
+        if type(form) is not dict:
+            raise FormError(
+                f"{self.cls.__qualname__}.to_fields() must return a dict, "
+                f"not {type(form).__qualname__}"
+            )
+        return form
+
+    def from_form(self, form: Any) -> Any:
+        if type(form) is not dict:
+            raise FormError(f"expected a map of fields, got {type(form).__name__}")
+        hooked: Any = self.cls
+        return hooked.from_fields(form)
+
+
+def has_hooks(cls: type) -> bool:
+    """Whether ``cls`` customises its stored form with ``to_fields``/``from_fields``."""
+    return callable(getattr(cls, "to_fields", None)) and callable(getattr(cls, "from_fields", None))
+
+
+def make_codec(cls: type, manifest: str) -> Codec:
+    """The codec for ``cls``, or SerializationError if it cannot be registered."""
+    if issubclass(cls, enum.Enum):
+        return EnumCodec(cls, manifest)
+    if has_hooks(cls):
+        return HookCodec(cls, manifest)
+    if dataclasses.is_dataclass(cls):
+        return DataclassCodec(cls, manifest)
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        return NamedTupleCodec(cls, manifest)
+    raise SerializationError(
+        f"cannot register {cls.__module__}.{cls.__qualname__}: only dataclasses, NamedTuples, "
+        "enums and classes with to_fields()/from_fields() can be registered"
+    )

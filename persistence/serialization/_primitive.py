@@ -1,0 +1,91 @@
+"""Stored payloads as plain JSON-able Python, without the registered classes (journal dumps).
+
+Mapping (``json.dumps(result, allow_nan=False)`` always works):
+
+- nil, bool, int, str: themselves; float: itself, or ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
+- bin: base64 text; list, tuple, set, frozenset: a list (sets sorted by their JSON text)
+- map: a dict; a key that is not a str becomes its JSON text (``1`` -> ``"1"``)
+- Decimal: its exact text (``"10000.00"``); datetime and date: ISO 8601 text; timedelta: ``str()``
+  of it (``"1 day, 0:00:01.500000"``); UUID: its canonical text
+- a nested registered object or enum member: ``{"$type": manifest, "$value": form}``
+- an extension type code this version does not know: ``{"$ext": code, "$data": base64 text}``
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import decimal
+import json
+import math
+import uuid
+from typing import Any
+
+import msgpack
+
+from persistence.serialization._wire import LEAF_DECODERS, OBJECT, object_reference
+
+
+class _Tagged:
+    """A nested registered value seen without its class (hashable, so it can be a dict key)."""
+
+    __slots__ = ("form", "manifest")
+
+    def __init__(self, manifest: str, form: Any) -> None:
+        self.manifest = manifest
+        self.form = form
+
+
+def _unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, ext_hook=_ext_hook, strict_map_key=False)
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == OBJECT:
+        manifest, form = object_reference(_unpack(data))
+        return _Tagged(manifest, form)
+    decoder = LEAF_DECODERS.get(code)
+    if decoder is None:
+        return msgpack.ExtType(code, data)
+    return decoder(data, _unpack)
+
+
+def to_primitive(payload: bytes) -> Any:
+    """Decode ``payload`` to JSON-able values (raises whatever msgpack or a decoder raises)."""
+    return _plain(_unpack(payload))
+
+
+def _plain(value: Any) -> Any:
+    cls = type(value)
+    if value is None or cls in (bool, int, str):
+        return value
+    if cls is float:
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if cls is bytes:
+        return base64.b64encode(value).decode("ascii")
+    if cls is dict:
+        return {_key(key): _plain(item) for key, item in value.items()}
+    if cls in (list, tuple):
+        return [_plain(item) for item in value]
+    if cls in (set, frozenset):
+        return sorted((_plain(item) for item in value), key=_json_text)
+    if cls is _Tagged:
+        return {"$type": value.manifest, "$value": _plain(value.form)}
+    if cls in (decimal.Decimal, _dt.timedelta, uuid.UUID):
+        return str(value)
+    if cls in (_dt.datetime, _dt.date):
+        return value.isoformat()
+    if cls is msgpack.ExtType:
+        return {"$ext": value.code, "$data": base64.b64encode(value.data).decode("ascii")}
+    raise TypeError(f"unexpected decoded type {cls.__qualname__}")  # pragma: no cover
+
+
+def _key(key: Any) -> str:
+    plain = _plain(key)
+    return plain if type(plain) is str else _json_text(plain)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, allow_nan=False)

@@ -1,0 +1,356 @@
+"""The serializer: registered types, upcasters, encode and decode."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgpack
+
+from persistence._errors import SerializationError, UnknownManifestError
+from persistence.serialization._codecs import Codec, FormError, make_codec
+from persistence.serialization._diagnose import describe_unencodable, qualified_name
+from persistence.serialization._primitive import to_primitive
+from persistence.serialization._wire import LEAF_DECODERS, LEAF_ENCODERS, OBJECT, object_reference
+
+T = TypeVar("T")
+Upcaster = Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]]
+
+_unpackb = msgpack.unpackb
+
+
+def _where(persistence_id: str | None) -> str:
+    return f" (persistence_id={persistence_id!r})" if persistence_id is not None else ""
+
+
+class Serializer:
+    """Encodes registered types to ``(manifest, msgpack payload)`` and decodes them back.
+
+    Register every event and snapshot class (and every class, enum or NamedTuple nested in them)
+    under a stable name with :meth:`register` or the :meth:`type` decorator; the name is what the
+    journal stores. Old stored forms are brought up to date by upcasters (:meth:`add_upcaster`).
+    The wire format is documented in :mod:`persistence.serialization._wire`.
+
+    Thread-safe: each concurrent or nested encode uses its own msgpack packer.
+    """
+
+    __slots__ = (
+        "_by_class",
+        "_by_manifest",
+        "_direct",
+        "_ext_hook",
+        "_packers",
+        "_upcasters",
+    )
+
+    def __init__(self) -> None:
+        self._by_class: dict[builtins.type, Codec] = {}
+        self._by_manifest: dict[str, Codec] = {}
+        self._direct: dict[str, Codec] = {}  # registered manifests that have no upcaster
+        self._upcasters: dict[str, Upcaster] = {}
+        self._packers: list[msgpack.Packer] = []  # idle packers; a Packer is not reentrant
+        self._ext_hook = self._decode_ext  # bound once, not per decode
+
+    # -- registration ---------------------------------------------------------------------------
+
+    def register(self, cls: builtins.type[T], name: str | None = None) -> builtins.type[T]:
+        """Register ``cls`` under ``name`` (default: its ``__qualname__``); returns ``cls``.
+
+        Accepts dataclasses, NamedTuples, enums, and classes defining ``to_fields(self) -> dict``
+        and classmethod ``from_fields(cls, fields: dict) -> instance``. Registering the same class
+        under the same name again is a no-op.
+        """
+        if not isinstance(cls, builtins.type):
+            raise SerializationError(f"cannot register {cls!r}: it is not a class")
+        manifest = cls.__qualname__ if name is None else name
+        if not isinstance(manifest, str) or not manifest:
+            raise SerializationError(
+                f"cannot register {qualified_name(cls)} under {manifest!r}: the name must be a "
+                "non-empty str"
+            )
+        taken = self._by_manifest.get(manifest)
+        if taken is not None:
+            if taken.cls is cls:
+                return cls
+            raise SerializationError(
+                f"cannot register {qualified_name(cls)} as {manifest!r}: that name is already "
+                f"registered for {qualified_name(taken.cls)}"
+            )
+        current = self._by_class.get(cls)
+        if current is not None:
+            raise SerializationError(
+                f"cannot register {qualified_name(cls)} as {manifest!r}: it is already "
+                f"registered as {current.manifest!r}"
+            )
+        codec = make_codec(cls, manifest)
+        self._by_class[cls] = codec
+        self._by_manifest[manifest] = codec
+        if manifest not in self._upcasters:
+            self._direct[manifest] = codec
+        return cls
+
+    def type(self, name: str | None = None) -> Callable[[builtins.type[T]], builtins.type[T]]:
+        """Class decorator form of :meth:`register`: ``@serializer.type("ClientRegistered")``."""
+
+        def decorate(cls: builtins.type[T]) -> builtins.type[T]:
+            return self.register(cls, name)
+
+        return decorate
+
+    def add_upcaster(self, manifest: str, upcaster: Upcaster) -> None:
+        """Rewrite stored forms under ``manifest`` into current ``(manifest, fields)`` pairs.
+
+        The upcaster gets the stored field dict (nested values already decoded) and returns zero
+        (drop), one (rename it or change its fields) or several (split) pairs. A pair under another
+        name goes through that name's upcaster in turn (chains); a pair under the same name is
+        final, so an upcaster that only fills in a field may keep the name.
+        """
+        if not isinstance(manifest, str) or not manifest:
+            raise SerializationError(
+                f"cannot add an upcaster for {manifest!r}: the name must be a non-empty str"
+            )
+        if manifest in self._upcasters:
+            raise SerializationError(f"an upcaster for {manifest!r} is already registered")
+        self._upcasters[manifest] = upcaster
+        self._direct.pop(manifest, None)
+
+    def is_registered(self, cls: builtins.type) -> bool:
+        """Whether ``cls`` itself (not a base class) is registered."""
+        return cls in self._by_class
+
+    # -- encoding -------------------------------------------------------------------------------
+
+    def encode(self, obj: object) -> tuple[str, bytes]:
+        """Return ``(manifest, payload)`` for a registered object, or raise SerializationError."""
+        codec = self._by_class.get(builtins.type(obj))
+        if codec is None:
+            cls = builtins.type(obj)
+            raise SerializationError(
+                f"cannot encode {qualified_name(cls)}: the type is not registered; register it "
+                f"with serializer.register({cls.__name__}) or decorate it with @event_type()"
+            )
+        packers = self._packers
+        try:
+            packer = packers.pop()
+        except IndexError:
+            packer = self._new_packer()
+        try:
+            payload: bytes = packer.pack(codec.to_form(obj))
+        except Exception as exc:  # the packer may hold a partial buffer: it is dropped
+            raise self._encode_error(obj, codec, exc) from exc
+        packers.append(packer)
+        return codec.manifest, payload
+
+    def _new_packer(self) -> msgpack.Packer:
+        # strict_types: subclasses (IntEnum, StrEnum, OrderedDict...) reach _default instead of
+        # being silently stored as their base type. A small initial buffer (it grows on demand):
+        # nested values each take a packer from the pool.
+        return msgpack.Packer(
+            default=self._default, strict_types=True, use_bin_type=True, buf_size=4096
+        )
+
+    def _pack_nested(self, value: Any) -> bytes:
+        packers = self._packers
+        try:
+            packer = packers.pop()
+        except IndexError:
+            packer = self._new_packer()
+        payload: bytes = packer.pack(value)
+        packers.append(packer)
+        return payload
+
+    def _default(self, value: Any) -> msgpack.ExtType:
+        cls = builtins.type(value)
+        encoder = LEAF_ENCODERS.get(cls)
+        if encoder is not None:
+            return encoder(value, self._pack_nested)
+        codec = self._by_class.get(cls)
+        if codec is None:
+            raise TypeError(f"unsupported type {qualified_name(cls)}")
+        return msgpack.ExtType(OBJECT, self._pack_nested([codec.manifest, codec.to_form(value)]))
+
+    def _encode_error(self, obj: object, codec: Codec, exc: Exception) -> SerializationError:
+        try:
+            problem = describe_unencodable(codec.to_form(obj), self._by_class)
+        except Exception as again:
+            problem = f"{builtins.type(again).__name__}: {again}"
+        if problem is None:
+            problem = f"{builtins.type(exc).__name__}: {exc}"
+        return SerializationError(
+            f"cannot encode {qualified_name(builtins.type(obj))} as {codec.manifest!r}: {problem}"
+        )
+
+    # -- decoding -------------------------------------------------------------------------------
+
+    def decode(
+        self, manifest: str, payload: bytes, persistence_id: str | None = None
+    ) -> list[object]:
+        """Decode a stored event: usually one object, zero or several when upcasters drop or split.
+
+        Raises UnknownManifestError for a name with no registered type or upcaster, and
+        SerializationError for a payload that is corrupt or does not fit the type.
+        """
+        codec = self._direct.get(manifest)
+        if codec is None:
+            return self._decode_upcast(manifest, payload, persistence_id)
+        try:
+            form = _unpackb(payload, ext_hook=self._ext_hook, strict_map_key=False)
+        except Exception as exc:
+            raise self._unpack_error(manifest, persistence_id, exc) from exc
+        try:
+            return [codec.from_form(form)]
+        except Exception as exc:
+            raise self._unfit_error(manifest, persistence_id, exc) from exc
+
+    def decode_one(
+        self, manifest: str, payload: bytes, persistence_id: str | None = None
+    ) -> object:
+        """Like :meth:`decode` for exactly one object (SerializationError if upcasters yield more
+        or fewer)."""
+        codec = self._direct.get(manifest)
+        if codec is None:
+            objects = self._decode_upcast(manifest, payload, persistence_id)
+            if len(objects) != 1:
+                raise SerializationError(
+                    f"cannot decode {manifest!r}{_where(persistence_id)} as one object: its "
+                    f"upcasters turned it into {len(objects)}; use decode()"
+                )
+            return objects[0]
+        try:
+            form = _unpackb(payload, ext_hook=self._ext_hook, strict_map_key=False)
+        except Exception as exc:
+            raise self._unpack_error(manifest, persistence_id, exc) from exc
+        try:
+            return codec.from_form(form)
+        except Exception as exc:
+            raise self._unfit_error(manifest, persistence_id, exc) from exc
+
+    def to_primitive(self, manifest: str, payload: bytes) -> Any:
+        """Decode to JSON-able plain values without the registered classes (for journal dumps).
+
+        Nested registered values become ``{"$type": manifest, "$value": ...}``; Decimal, datetime,
+        UUID become text, bytes base64 text. No upcasters are applied.
+        """
+        try:
+            return to_primitive(payload)
+        except Exception as exc:
+            raise self._unpack_error(manifest, None, exc) from exc
+
+    def _unpack(self, data: bytes) -> Any:
+        return _unpackb(data, ext_hook=self._ext_hook, strict_map_key=False)
+
+    def _decode_ext(self, code: int, data: bytes) -> Any:
+        if code == OBJECT:
+            manifest, form = object_reference(self._unpack(data))
+            codec = self._direct.get(manifest)
+            if codec is None:
+                manifest, form = self._upcast_nested(manifest, form)
+                codec = self._by_manifest[manifest]
+            try:
+                return codec.from_form(form)
+            except Exception as exc:
+                raise SerializationError(f"nested {manifest!r}: {_reason(exc)}") from exc
+        decoder = LEAF_DECODERS.get(code)
+        if decoder is None:
+            raise ValueError(f"unknown extension type code {code}")
+        return decoder(data, self._unpack)
+
+    def _upcast_nested(self, manifest: str, form: Any) -> tuple[str, Any]:
+        pairs = self._upcast(manifest, form, None, ())
+        if len(pairs) != 1:
+            raise SerializationError(
+                f"upcasters turned nested {manifest!r} into {len(pairs)} values; a nested value "
+                "must upcast to exactly one"
+            )
+        if pairs[0][0] not in self._by_manifest:
+            raise UnknownManifestError(pairs[0][0])
+        return pairs[0]
+
+    def _decode_upcast(
+        self, manifest: str, payload: bytes, persistence_id: str | None
+    ) -> list[object]:
+        if manifest not in self._upcasters and manifest not in self._by_manifest:
+            raise UnknownManifestError(manifest, persistence_id)
+        try:
+            form = self._unpack(payload)
+        except Exception as exc:
+            raise self._unpack_error(manifest, persistence_id, exc) from exc
+        objects: list[object] = []
+        for current, fields in self._upcast(manifest, form, persistence_id, ()):
+            codec = self._by_manifest.get(current)
+            if codec is None:
+                raise UnknownManifestError(current, persistence_id)
+            try:
+                objects.append(codec.from_form(fields))
+            except Exception as exc:
+                raise self._unfit_error(current, persistence_id, exc) from exc
+        return objects
+
+    def _upcast(
+        self, manifest: str, form: Any, persistence_id: str | None, chain: tuple[str, ...]
+    ) -> list[tuple[str, Any]]:
+        upcaster = self._upcasters.get(manifest)
+        if upcaster is None:
+            return [(manifest, form)]
+        try:
+            produced = upcaster(form)
+        except Exception as exc:
+            raise SerializationError(
+                f"upcaster for {manifest!r} failed{_where(persistence_id)}: {_reason(exc)}"
+            ) from exc
+        if not isinstance(produced, list | tuple) or not all(
+            isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
+            for pair in produced
+        ):
+            raise SerializationError(
+                f"upcaster for {manifest!r} must return a list of (manifest, fields) pairs, "
+                f"got {produced!r:.100}"
+            )
+        chain = (*chain, manifest)
+        result: list[tuple[str, Any]] = []
+        for current, fields in produced:
+            if current == manifest:
+                result.append((current, fields))
+            elif current in chain:
+                raise SerializationError(
+                    f"upcasters form a cycle: {' -> '.join((*chain, current))}"
+                )
+            else:
+                result.extend(self._upcast(current, fields, persistence_id, chain))
+        return result
+
+    @staticmethod
+    def _unpack_error(
+        manifest: str, persistence_id: str | None, exc: Exception
+    ) -> SerializationError:
+        if isinstance(exc, UnknownManifestError):
+            return UnknownManifestError(exc.manifest, persistence_id)
+        if isinstance(exc, SerializationError):
+            return SerializationError(f"cannot decode {manifest!r}{_where(persistence_id)}: {exc}")
+        return SerializationError(
+            f"cannot decode {manifest!r}{_where(persistence_id)}: corrupt payload: {_reason(exc)}"
+        )
+
+    @staticmethod
+    def _unfit_error(
+        manifest: str, persistence_id: str | None, exc: Exception
+    ) -> SerializationError:
+        return SerializationError(
+            f"cannot decode {manifest!r}{_where(persistence_id)}: {_reason(exc)}"
+        )
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, FormError | SerializationError):
+        return str(exc)
+    return f"{builtins.type(exc).__name__}: {exc}"
+
+
+default_serializer = Serializer()
+"""The shared serializer that :func:`event_type` registers into."""
+
+
+def event_type(name: str | None = None) -> Callable[[builtins.type[T]], builtins.type[T]]:
+    """Class decorator registering the class in :data:`default_serializer` under ``name``."""
+    return default_serializer.type(name)
