@@ -1,0 +1,192 @@
+"""``python -m persistence``: look into a journal from the command line.
+
+::
+
+    python -m persistence ids URL                  every persistence id, one per line
+    python -m persistence dump URL PERSISTENCE_ID  the id's events as JSON lines
+    python -m persistence verify URL               check every record's checksum
+
+URLs as for :func:`persistence._urls.open_journal`: ``file:DIR`` (a
+:class:`~persistence.journal.FileJournal` directory) or ``sqlite:PATH``.
+Exit status: 0 on success, 1 when ``verify`` finds damage, 2 on any other error (one line on
+stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from persistence._errors import JournalCorruptedError, PersistenceError
+from persistence._urls import open_journal
+from persistence.journal._file_format import KIND_EVENTS, JournalScan
+from persistence.journal._protocol import Journal, PersistentRecord, ReadJournal
+from persistence.serialization import Serializer
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def _locate(url: str) -> tuple[Journal, str, str]:
+    """The (not yet opened) journal behind ``url``, its scheme and path. The journal must
+    already exist: the CLI never creates one."""
+    journal = open_journal(url)  # checks the URL; touches nothing
+    scheme, _, rest = url.partition(":")
+    path = rest.partition("?")[0]
+    if scheme == "memory":
+        raise CliError("a memory: journal lives inside one process: there is nothing to inspect")
+    if scheme == "file" and not os.path.isdir(path):
+        raise CliError(f"no file journal at {path!r}: the directory does not exist")
+    if scheme == "sqlite" and not os.path.isfile(path):
+        raise CliError(f"no sqlite journal at {path!r}: the file does not exist")
+    return journal, scheme, path
+
+
+def _payload_primitive(serializer: Serializer, manifest: str, payload: bytes) -> Any:
+    """The payload as plain JSON values, decoded without the registered classes."""
+    try:
+        return serializer.to_primitive(manifest, payload)
+    except PersistenceError as exc:
+        return {"$undecodable": base64.b64encode(payload).decode("ascii"), "$error": str(exc)}
+
+
+def _dump_line(serializer: Serializer, record: PersistentRecord) -> str:
+    return json.dumps(
+        {
+            "sequence_nr": record.sequence_nr,
+            "manifest": record.manifest,
+            "timestamp": record.timestamp,
+            "writer_id": record.writer_id,
+            "tags": list(record.tags),
+            "payload": _payload_primitive(serializer, record.manifest, record.payload),
+        },
+        ensure_ascii=False,
+    )
+
+
+async def _ids(url: str, out: TextIO) -> int:
+    journal, _, _ = _locate(url)
+    try:
+        if not isinstance(journal, ReadJournal):
+            raise CliError(f"the journal behind {url!r} cannot list persistence ids")
+        for persistence_id in await journal.persistence_ids():
+            out.write(persistence_id + "\n")
+    finally:
+        await journal.close()
+    return 0
+
+
+async def _dump(url: str, persistence_id: str, out: TextIO) -> int:
+    journal, _, _ = _locate(url)
+    serializer = Serializer()
+    try:
+        async for page in journal.replay(persistence_id):
+            out.write("".join(_dump_line(serializer, record) + "\n" for record in page))
+    finally:
+        await journal.close()
+    return 0
+
+
+def _verify(url: str, out: TextIO) -> int:
+    _, scheme, path = _locate(url)
+    if scheme == "sqlite":
+        return _verify_sqlite(path, out)
+    scan = JournalScan(path)
+    records = events = deletions = 0
+    ids: set[str] = set()
+    try:
+        for _, _, _, value in scan.records():
+            records += 1
+            if value[0] == KIND_EVENTS:
+                events += len(value[3])
+                ids.add(value[2])
+            else:
+                deletions += 1
+    except JournalCorruptedError as exc:
+        out.write(f"corrupted: {exc.path} at offset {exc.offset}: {exc.reason}\n")
+        out.write(f"checked {records} good records before it\n")
+        return 1
+    size = sum(os.path.getsize(segment) for _, segment in scan.segments)
+    out.write(
+        f"ok: {records} records ({events} events of {len(ids)} persistence ids, {deletions} "
+        f"deletions) in {len(scan.segments)} segment files of {size} bytes in all, highest "
+        f"ordering {scan.last_ordering}\n"
+    )
+    if scan.torn is not None:
+        torn_path, torn = scan.torn
+        out.write(
+            f"torn tail: {torn_path} at offset {torn.offset}, {torn.size} bytes ({torn.reason}): a "
+            "write cut short by a crash, never acknowledged; the next open truncates it\n"
+        )
+    return 0
+
+
+def _verify_sqlite(path: str, out: TextIO) -> int:
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            problems = [row[0] for row in db.execute("PRAGMA integrity_check")]
+    except sqlite3.DatabaseError as exc:
+        out.write(f"corrupted: {path}: {exc}\n")
+        return 1
+    if problems == ["ok"]:
+        out.write(f"ok: {path} passes sqlite's integrity_check\n")
+        return 0
+    for problem in problems:
+        out.write(f"corrupted: {path}: {problem}\n")
+    return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m persistence",
+        description="Inspect an event journal. URL is file:DIR or sqlite:PATH.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    ids = commands.add_parser("ids", help="list every persistence id, one per line")
+    ids.add_argument("url", metavar="URL", help="the journal: file:DIR or sqlite:PATH")
+    dump = commands.add_parser(
+        "dump",
+        help="print one id's events as JSON lines",
+        description="Print the events of PERSISTENCE_ID as JSON lines (sequence_nr, manifest, "
+        "timestamp, writer_id, tags, payload decoded to plain JSON).",
+    )
+    dump.add_argument("url", metavar="URL", help="the journal: file:DIR or sqlite:PATH")
+    dump.add_argument("persistence_id", metavar="PERSISTENCE_ID", help="whose events to print")
+    verify = commands.add_parser(
+        "verify",
+        help="check every record's checksum (exit 1 on damage)",
+        description="Check a journal without changing it: for file:DIR every record's checksums "
+        "and framing, for sqlite:PATH sqlite's integrity_check. Exit 1 naming the file and offset "
+        "of the first damage.",
+    )
+    verify.add_argument("url", metavar="URL", help="the journal: file:DIR or sqlite:PATH")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    out = sys.stdout
+    try:
+        if args.command == "ids":
+            return asyncio.run(_ids(args.url, out))
+        if args.command == "dump":
+            return asyncio.run(_dump(args.url, args.persistence_id, out))
+        return _verify(args.url, out)
+    except (CliError, PersistenceError, OSError) as exc:
+        if isinstance(exc, BrokenPipeError):  # e.g. piped into head: not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
