@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from actorsys._cell import constructing_cell
 from actorsys._errors import ActorSystemError
@@ -20,10 +20,11 @@ class Actor:
     actor handles one message at a time; ``await`` inside ``receive`` keeps it busy, and later
     messages wait. Reply with ``self.context.sender.tell(answer)``.
 
-    Set ``supervisor_strategy`` to decide what happens when a child fails (default: restart).
+    Set ``supervisor_strategy`` (on the class or the instance) to decide what happens when a
+    child fails (default: restart).
     """
 
-    supervisor_strategy: ClassVar[SupervisorStrategy | None] = None
+    supervisor_strategy: SupervisorStrategy | None = None
 
     def __init__(self) -> None:
         cell = constructing_cell()

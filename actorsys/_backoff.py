@@ -79,7 +79,7 @@ class BackoffSupervisor(Actor):
         self._child: ActorRef | None = None
         self._child_failed = False
         self._restart_count = 0
-        self.supervisor_strategy: SupervisorStrategy = OneForOneStrategy(self._decide)  # type: ignore[misc]
+        self.supervisor_strategy: SupervisorStrategy = OneForOneStrategy(self._decide)
 
     @property
     def child(self) -> ActorRef | None:

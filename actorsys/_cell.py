@@ -68,6 +68,8 @@ class _Sys(enum.Enum):
     STOP = 4
 
 
+_STOP = (_Sys.STOP,)
+
 _SPECIAL = frozenset(
     {type(PoisonPill), type(Kill), Terminated, _TimerMessage, type(ReceiveTimeout)}
 )
@@ -312,11 +314,11 @@ class ActorCell:
 
     def set_receive_timeout(self, timeout: float | None) -> None:
         """Receive ``ReceiveTimeout`` after each idle period of ``timeout`` seconds (None: off)."""
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"receive timeout must be positive or None, got {timeout!r}")
         if self._timeout_handle is not None:
             self._timeout_handle.cancel()
             self._timeout_handle = None
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"receive timeout must be positive or None, got {timeout!r}")
         self._receive_timeout = timeout
         if timeout is not None:
             self._idle_since = self._loop.time()
@@ -360,6 +362,11 @@ class ActorCell:
     def _post_system(self, message: tuple[Any, ...]) -> None:
         if self._state is _State.DEAD:
             return
+        task = self._task
+        if task is not None and task.done():
+            # The task was cancelled before its first step (the loop's teardown cancels every
+            # task), so it never cleaned up: recover here, or this actor could never stop.
+            self._interrupted()
         if self._sys is None:
             self._sys = deque()
         self._sys.append(message)
@@ -369,38 +376,44 @@ class ActorCell:
 
     def _run(self) -> None:
         budget = _THROUGHPUT
-        while True:
-            sys_queue = self._sys
-            if sys_queue:
-                pending = self._system_message(sys_queue.popleft())
-                if pending is not None:
-                    self._continue_in_task(pending, None)
+        try:
+            while True:
+                sys_queue = self._sys
+                if sys_queue:
+                    pending = self._system_message(sys_queue.popleft())
+                    if pending is not None:
+                        self._continue_in_task(pending, None)
+                        return
+                    continue
+                mail = self._mail
+                if not mail or self._suspended:
+                    break
+                if budget == 0:
+                    self._loop.call_soon(self._run)
                     return
-                continue
-            mail = self._mail
-            if not mail or self._suspended:
-                break
-            if budget == 0:
-                self._loop.call_soon(self._run)
-                return
-            budget -= 1
-            envelope = mail.popleft()
-            self._current = envelope
-            self._processed += 1
-            message = envelope[0]
-            try:
-                if message.__class__ in _SPECIAL:
-                    pending = self._special(message)
-                else:
-                    pending = self._behaviors[-1](message)  # type: ignore[index]
-            except Exception as error:
+                budget -= 1
+                envelope = mail.popleft()
+                self._current = envelope
+                self._processed += 1
+                message = envelope[0]
+                try:
+                    if message.__class__ in _SPECIAL:
+                        pending = self._special(message)
+                    else:
+                        pending = self._behaviors[-1](message)  # type: ignore[index]
+                except Exception as error:
+                    self._current = _NO_ENVELOPE
+                    self._fail(error, envelope)
+                    continue
+                if pending is not None and inspect.isawaitable(pending):
+                    self._continue_in_task(pending, envelope)
+                    return
                 self._current = _NO_ENVELOPE
-                self._fail(error, envelope)
-                continue
-            if pending is not None and inspect.isawaitable(pending):
-                self._continue_in_task(pending, envelope)
-                return
-            self._current = _NO_ENVELOPE
+        except BaseException:
+            # Not a failure to supervise (KeyboardInterrupt, SystemExit, cancellation, or a
+            # runtime bug): stop this actor so a shutdown can still complete, and re-raise.
+            self._interrupted()
+            raise
         self._scheduled = False
         self._idle()
 
@@ -416,9 +429,28 @@ class ActorCell:
                 self._fail(error, envelope)
             else:
                 self.log.error("actor_lifecycle_failed", error=repr(error), exc_info=error)
+        except BaseException:
+            self._interrupted()
+            raise
         self._current = _NO_ENVELOPE
         self._task = None
         self._run()
+
+    def _interrupted(self) -> None:
+        """A BaseException escaped a handler or hook, or this actor's task was cancelled.
+
+        That is no failure to supervise: the actor stops, so that a shutdown still completes.
+        """
+        sender = self._current[1]
+        if sender.__class__ is _PromiseRef:
+            sender.fail(ActorDeadError(self.path))
+        self._current = _NO_ENVELOPE
+        self._task = None
+        if self._state is _State.STOPPING:
+            self._continue_in_task(self._terminate(), None)  # termination was cut short: again
+        else:
+            self._scheduled = False
+            self._post_system(_STOP)
 
     def _idle(self) -> None:
         mail = self._mail
@@ -545,7 +577,7 @@ class ActorCell:
 
     def _new_instance(self) -> Actor:
         # Imported here: actorsys._actor imports this module to find the cell being constructed.
-        from actorsys._actor import Actor  # noqa: PLC0415
+        from actorsys._actor import Actor
 
         global _constructing
         previous, _constructing = _constructing, self
@@ -604,7 +636,7 @@ class ActorCell:
                     await pending
             except Exception as error:
                 self.log.error("pre_restart_failed", error=repr(error), exc_info=error)
-        await self._await_children(lambda c: c._state is _State.STOPPING)
+        await self._await_children(ActorCell._stopping)
         if self._stash:
             stash, self._stash = self._stash, None
             self._prepend(stash)
@@ -646,6 +678,10 @@ class ActorCell:
         """Ask every child to stop (the default ``pre_restart`` does this)."""
         for child in list(self._children.values()) if self._children else ():
             child._post_system((_Sys.STOP,))
+
+    def _stopping(self) -> bool:
+        """Whether this actor is stopping, or has a stop request waiting to be processed."""
+        return self._state is _State.STOPPING or (self._sys is not None and _STOP in self._sys)
 
     async def _await_children(self, condition: Callable[[ActorCell], bool]) -> None:
         while self._children and any(condition(c) for c in self._children.values()):

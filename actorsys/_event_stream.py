@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from actorsys._ref import ActorRef
-
+from actorsys._ref import ActorRef
 
 
 class EventStream:
@@ -38,8 +36,6 @@ class EventStream:
 
     def publish(self, event: Any) -> None:
         """Deliver ``event`` to every matching subscriber."""
-        from actorsys._ref import ActorRef
-
         for subscriber, event_type in self._subscribers:
             if isinstance(event, event_type):
                 if isinstance(subscriber, ActorRef):

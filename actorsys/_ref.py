@@ -74,7 +74,11 @@ class ActorRef:
             raise ActorDeadError(cell.path)
         future: asyncio.Future[Any] = cell._loop.create_future()
         promise = _PromiseRef(cell, future, timeout)
-        self.tell(message, promise)
+        try:
+            self.tell(message, promise)
+        except BaseException:
+            promise._handle.cancel()  # nobody will await the future: no timeout may fail it
+            raise
         return future
 
     def mailbox_stats(self) -> MailboxStats:

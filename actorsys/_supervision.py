@@ -43,7 +43,7 @@ def _as_decider(spec: DeciderSpec) -> Decider:
     def decide(error: Exception) -> Directive:
         for cls in type(error).__mro__:
             if cls in table:
-                return table[cls]  # type: ignore[index]
+                return table[cls]
         return Directive.ESCALATE
 
     return decide

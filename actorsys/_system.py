@@ -17,6 +17,7 @@ from actorsys._event_stream import EventStream
 from actorsys._mailbox import Mailbox
 from actorsys._messages import DeadLetter
 from actorsys._ref import ActorRef, _DeadLettersRef
+from actorsys._supervision import DEFAULT_STRATEGY, SupervisorStrategy
 
 log = structlog.get_logger("actorsys")
 
@@ -41,6 +42,10 @@ class Extension:
 class _Guardian(Actor):
     """The parent of every top-level actor (``/user``)."""
 
+    def __init__(self, strategy: SupervisorStrategy) -> None:
+        super().__init__()
+        self.supervisor_strategy = strategy
+
     def receive(self, message: Any) -> None:
         self.unhandled(message)
 
@@ -55,12 +60,22 @@ class ActorSystem:
     Use it as ``async with ActorSystem("app") as system:``; leaving the block shuts it down
     gracefully: user actors stop top-down (children before their parents finish), then the
     extensions (journals) are flushed and closed.
+
+    ``guardian_strategy`` supervises the top-level actors (default: restart them); a failure it
+    escalates reaches the root, which shuts the system down.
     """
 
-    def __init__(self, name: str = "actorsys", *, extensions: Sequence[Extension] = ()) -> None:
+    def __init__(
+        self,
+        name: str = "actorsys",
+        *,
+        extensions: Sequence[Extension] = (),
+        guardian_strategy: SupervisorStrategy = DEFAULT_STRATEGY,
+    ) -> None:
         self.name = name
         self.event_stream = EventStream()
         self._extensions = list(extensions)
+        self._guardian_strategy = guardian_strategy
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._guardian: ActorCell | None = None
         self._temp_cell: ActorCell = None  # type: ignore[assignment]
@@ -83,7 +98,8 @@ class ActorSystem:
         self._terminated = self._loop.create_future()
         self._temp_cell = ActorCell(self, None, "temp", None)
         self.dead_letters = _DeadLettersRef(self, ActorCell(self, None, "deadLetters", None))
-        self._guardian = ActorCell(self, None, "user", _Guardian)
+        strategy = self._guardian_strategy
+        self._guardian = ActorCell(self, None, "user", lambda: _Guardian(strategy))
         self._guardian._post_system((_Sys.CREATE,))
         self._state = "running"
         for extension in self._extensions:
@@ -132,7 +148,9 @@ class ActorSystem:
             try:
                 await extension.close()
             except Exception as error:
-                self.log.error("extension_close_failed", extension=repr(extension), error=repr(error))
+                self.log.error(
+                    "extension_close_failed", extension=repr(extension), error=repr(error)
+                )
         self._state = "terminated"
         self.log.debug("actor_system_terminated", seconds=round(time.monotonic() - started, 3))
         assert self._terminated is not None

@@ -1,5 +1,8 @@
 """Tools for testing actors: a probe that receives messages and checks what arrived."""
 
+# The probe's expectations take a `timeout` like Akka's expectMsg(max): it bounds one expectation.
+# ruff: noqa: ASYNC109
+
 from __future__ import annotations
 
 import asyncio

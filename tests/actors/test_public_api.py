@@ -1,0 +1,70 @@
+"""The public names of actorsys and actorsys.testing are exactly the documented ones."""
+
+from __future__ import annotations
+
+import actorsys
+import actorsys.testing
+
+
+def test_actorsys_exports_exactly_the_documented_names() -> None:
+    assert sorted(actorsys.__all__) == [
+        "Actor",
+        "ActorContext",
+        "ActorDeadError",
+        "ActorError",
+        "ActorInitializationError",
+        "ActorKilledError",
+        "ActorRef",
+        "ActorSystem",
+        "ActorSystemError",
+        "AllForOneStrategy",
+        "AskTimeoutError",
+        "BackoffOptions",
+        "BackoffSupervisor",
+        "BoundedMailbox",
+        "DEFAULT_STRATEGY",
+        "DeadLetter",
+        "Directive",
+        "EventStream",
+        "Extension",
+        "InvalidActorNameError",
+        "Kill",
+        "MailboxFullError",
+        "MailboxStats",
+        "OneForOneStrategy",
+        "Overflow",
+        "PoisonPill",
+        "ReceiveTimeout",
+        "StashError",
+        "SupervisorStrategy",
+        "Terminated",
+        "TimerScheduler",
+        "UnboundedMailbox",
+        "default_decider",
+        "run",
+    ]
+
+
+def test_every_name_in_all_resolves_on_the_package() -> None:
+    missing = [name for name in actorsys.__all__ if not hasattr(actorsys, name)]
+    missing += [name for name in actorsys.testing.__all__ if not hasattr(actorsys.testing, name)]
+    assert missing == []
+
+
+def test_actorsys_testing_exports_only_the_test_probe() -> None:
+    assert sorted(actorsys.testing.__all__) == ["TestProbe"]
+
+
+def test_every_actorsys_error_derives_from_actor_error() -> None:
+    errors = [
+        actorsys.ActorDeadError,
+        actorsys.ActorInitializationError,
+        actorsys.ActorKilledError,
+        actorsys.ActorSystemError,
+        actorsys.AskTimeoutError,
+        actorsys.InvalidActorNameError,
+        actorsys.MailboxFullError,
+        actorsys.StashError,
+    ]
+    assert all(issubclass(error, actorsys.ActorError) for error in errors)
+    assert issubclass(actorsys.AskTimeoutError, TimeoutError)
