@@ -32,7 +32,7 @@ from actorsys._errors import (
 )
 from actorsys._mailbox import Mailbox, Overflow
 from actorsys._messages import Kill, PoisonPill, ReceiveTimeout, Terminated
-from actorsys._ref import ActorRef, _PromiseRef
+from actorsys._ref import ActorRef, BoundedActorRef, _PromiseRef
 from actorsys._supervision import DEFAULT_STRATEGY, Directive, SupervisorStrategy
 from actorsys._timers import TimerScheduler, _TimerMessage
 
@@ -100,7 +100,8 @@ class ActorCell:
 
     __slots__ = (
         "_actor",
-        "_behaviors",
+        "_behavior",
+        "_behavior_stack",
         "_capacity",
         "_children",
         "_children_changed",
@@ -128,7 +129,6 @@ class ActorCell:
         "_watchers",
         "_watching",
         "name",
-        "path",
         "ref",
         "system",
     )
@@ -145,13 +145,16 @@ class ActorCell:
         self._loop = system._loop
         self._parent = parent
         self.name = name
-        self.path: str = f"{parent.path}/{name}" if parent is not None else f"/{name}"
-        self.ref = ActorRef(self)
+        bounded = mailbox is not None and mailbox.capacity is not None
+        self.ref = BoundedActorRef(self) if bounded else ActorRef(self)
         self._factory = factory
         self._actor: Actor | None = None
-        self._behaviors: list[Behavior] | None = None
+        self._behavior: Behavior | None = None
+        self._behavior_stack: list[Behavior] | None = None
         self._mail: deque[Envelope] | None = None
-        self._sys: deque[tuple[Any, ...]] | None = None
+        # A list, not a deque: system queues hold one or two entries, and an empty deque costs
+        # 600 bytes per spawned actor while its creation is pending.
+        self._sys: list[tuple[Any, ...]] | None = None
         self._scheduled = False
         self._suspended = True
         self._state = _State.NEW
@@ -176,6 +179,12 @@ class ActorCell:
         self._task: asyncio.Task[None] | None = None
         self._termination: asyncio.Future[None] | None = None
         self._log: Any = None
+
+    @property
+    def path(self) -> str:
+        """The actor's path, e.g. ``/user/bank/account-7`` (computed: idle actors stay small)."""
+        parent = self._parent
+        return f"{parent.path}/{self.name}" if parent is not None else f"/{self.name}"
 
     # ------------------------------------------------------------------ context API
 
@@ -278,18 +287,24 @@ class ActorCell:
         return ref
 
     def become(self, behavior: Behavior, *, discard_old: bool = True) -> None:
-        """Handle the next messages with ``behavior`` instead of ``receive``."""
-        if self._behaviors is None or not self._behaviors:
+        """Handle the next messages with ``behavior`` instead of ``receive``.
+
+        With ``discard_old`` the current behavior is replaced (``receive`` itself stays
+        below); otherwise it is kept, and ``unbecome`` returns to it.
+        """
+        if self._behavior is None:
             raise ActorSystemError(f"cannot become: {self.path} is not running")
-        if discard_old and len(self._behaviors) > 1:
-            self._behaviors[-1] = behavior
-        else:
-            self._behaviors.append(behavior)
+        stack = self._behavior_stack
+        if stack is None:
+            stack = self._behavior_stack = []
+        if not (discard_old and stack):
+            stack.append(self._behavior)
+        self._behavior = behavior
 
     def unbecome(self) -> None:
         """Go back to the previous behavior (never below ``receive``)."""
-        if self._behaviors is not None and len(self._behaviors) > 1:
-            self._behaviors.pop()
+        if self._behavior_stack:
+            self._behavior = self._behavior_stack.pop()
 
     def stash(self) -> None:
         """Put the current message aside until ``unstash_all``."""
@@ -368,7 +383,7 @@ class ActorCell:
             # task), so it never cleaned up: recover here, or this actor could never stop.
             self._interrupted()
         if self._sys is None:
-            self._sys = deque()
+            self._sys = []
         self._sys.append(message)
         if not self._scheduled:
             self._scheduled = True
@@ -380,7 +395,7 @@ class ActorCell:
             while True:
                 sys_queue = self._sys
                 if sys_queue:
-                    pending = self._system_message(sys_queue.popleft())
+                    pending = self._system_message(sys_queue.pop(0))
                     if pending is not None:
                         self._continue_in_task(pending, None)
                         return
@@ -388,32 +403,40 @@ class ActorCell:
                 mail = self._mail
                 if not mail or self._suspended:
                     break
-                if budget == 0:
+                # The hot loop: plain handlers, no per-message bookkeeping beyond the sender.
+                popleft = mail.popleft
+                while mail and budget:
+                    budget -= 1
+                    envelope = popleft()
+                    self._current = envelope
+                    message = envelope[0]
+                    try:
+                        if message.__class__ in _SPECIAL:
+                            pending = self._special(message)
+                        else:
+                            pending = self._behavior(message)  # type: ignore[misc]
+                    except Exception as error:
+                        self._fail(error, envelope)
+                        break
+                    if pending is not None and inspect.isawaitable(pending):
+                        self._processed += _THROUGHPUT - budget
+                        self._continue_in_task(pending, envelope)
+                        return
+                    if self._sys or self._suspended:
+                        break
+                if not budget:
+                    self._processed += _THROUGHPUT
+                    self._current = _NO_ENVELOPE
                     self._loop.call_soon(self._run)
                     return
-                budget -= 1
-                envelope = mail.popleft()
-                self._current = envelope
-                self._processed += 1
-                message = envelope[0]
-                try:
-                    if message.__class__ in _SPECIAL:
-                        pending = self._special(message)
-                    else:
-                        pending = self._behaviors[-1](message)  # type: ignore[index]
-                except Exception as error:
-                    self._current = _NO_ENVELOPE
-                    self._fail(error, envelope)
-                    continue
-                if pending is not None and inspect.isawaitable(pending):
-                    self._continue_in_task(pending, envelope)
-                    return
-                self._current = _NO_ENVELOPE
         except BaseException:
             # Not a failure to supervise (KeyboardInterrupt, SystemExit, cancellation, or a
             # runtime bug): stop this actor so a shutdown can still complete, and re-raise.
+            self._processed += _THROUGHPUT - budget
             self._interrupted()
             raise
+        self._processed += _THROUGHPUT - budget
+        self._current = _NO_ENVELOPE
         self._scheduled = False
         self._idle()
 
@@ -456,6 +479,8 @@ class ActorCell:
         mail = self._mail
         if mail is not None and not mail:
             self._mail = None
+        if self._sys is not None and not self._sys:
+            self._sys = None
         if self._receive_timeout is not None:
             self._idle_since = self._loop.time()
 
@@ -470,7 +495,7 @@ class ActorCell:
 
     def _special(self, message: Any) -> Awaitable[None] | None:
         cls = message.__class__
-        behavior = self._behaviors[-1]  # type: ignore[index]
+        behavior: Behavior = self._behavior  # type: ignore[assignment]
         if cls is Terminated:
             watching = self._watching
             if watching is None or message.ref not in watching:
@@ -596,7 +621,8 @@ class ActorCell:
                 "did you forget super().__init__()?"
             )
         self._actor = actor
-        self._behaviors = [actor.receive]
+        self._behavior = actor.receive
+        self._behavior_stack = None
         return actor
 
     def _create(self) -> Awaitable[None] | None:
@@ -640,7 +666,7 @@ class ActorCell:
         if self._stash:
             stash, self._stash = self._stash, None
             self._prepend(stash)
-        self._behaviors = None
+        self._behavior = self._behavior_stack = None
         self._state = _State.NEW
         try:
             pending = self._new_instance()._around_start(reason)
@@ -665,7 +691,7 @@ class ActorCell:
             child._post_system((_Sys.STOP,))
         await self._await_children(lambda c: True)
         actor = self._actor
-        if actor is not None and self._behaviors is not None:
+        if actor is not None and self._behavior is not None:
             try:
                 pending = actor._around_stop()
                 if pending is not None:
@@ -725,7 +751,7 @@ class ActorCell:
                 watchers.discard(self.ref)
         self._watching = None
         self._actor = None
-        self._behaviors = None
+        self._behavior = self._behavior_stack = None
         if self._parent is not None:
             self._parent._child_terminated(self)
         if self._termination is not None and not self._termination.done():

@@ -50,11 +50,6 @@ class ActorRef:
                 cell.system._dead_letter(message, sender, self)
                 return
             mail = cell._mail = deque()
-        elif cell._capacity is not None and len(mail) >= cell._capacity:
-            if cell._overflow is Overflow.FAIL:
-                raise MailboxFullError(cell.path, cell._capacity)
-            cell.system._dead_letter(message, sender, self)
-            return
         mail.append((message, sender))
         if not cell._scheduled:
             cell._scheduled = True
@@ -91,6 +86,23 @@ class ActorRef:
 
     def __lt__(self, other: ActorRef) -> bool:
         return self.path < other.path
+
+
+class BoundedActorRef(ActorRef):
+    """The ref of an actor with a bounded mailbox: ``tell`` applies the overflow policy."""
+
+    __slots__ = ()
+
+    def tell(self, message: Any, sender: ActorRef | None = None) -> None:
+        cell = self._cell
+        mail = cell._mail
+        capacity = cell._capacity
+        if mail is not None and capacity is not None and len(mail) >= capacity:
+            if cell._overflow is Overflow.FAIL:
+                raise MailboxFullError(cell.path, capacity)
+            cell.system._dead_letter(message, sender, self)
+            return
+        super().tell(message, sender)
 
 
 class _PromiseRef(ActorRef):
