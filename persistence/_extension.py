@@ -20,7 +20,7 @@ from persistence.serialization import Serializer, default_serializer
 from persistence.snapshot._protocol import SnapshotStore
 
 if TYPE_CHECKING:
-    from persistence._persistent_actor import _Engine
+    from persistence._persistent_actor import _Engine, _InFlight
 
 log = structlog.get_logger("persistence")
 
@@ -43,16 +43,21 @@ class Persistence(Extension):
         *,
         serializer: Serializer | None = None,
     ) -> None:
+        # URLs are resolved lazily: a system given journal instances needs no URL parser
+        self.journal: Journal
+        self.snapshot_store: SnapshotStore | None
         if isinstance(journal, str):
-            from persistence._urls import open_journal  # noqa: PLC0415  (only for URLs)
+            from persistence._urls import open_journal
 
-            journal = open_journal(journal)
+            self.journal = open_journal(journal)
+        else:
+            self.journal = journal
         if isinstance(snapshot_store, str):
-            from persistence._urls import open_snapshot_store  # noqa: PLC0415  (only for URLs)
+            from persistence._urls import open_snapshot_store
 
-            snapshot_store = open_snapshot_store(snapshot_store)
-        self.journal: Journal = journal
-        self.snapshot_store: SnapshotStore | None = snapshot_store
+            self.snapshot_store = open_snapshot_store(snapshot_store)
+        else:
+            self.snapshot_store = snapshot_store
         self.serializer = serializer if serializer is not None else default_serializer
         self._writers: dict[str, ActorRef] = {}
         self._flush_requests: list[_Engine] = []
@@ -68,7 +73,8 @@ class Persistence(Extension):
         if extension is None:
             raise PersistenceConfigError(
                 f"actor system {system.name!r} has no journal configured: create it with "
-                f"ActorSystem({system.name!r}, extensions=[Persistence(journal='sqlite:data/app.db')])"
+                f"ActorSystem({system.name!r}, "
+                "extensions=[Persistence(journal='sqlite:data/app.db')])"
                 " (or 'file:DIR', 'memory:', or a Journal instance)"
             )
         return extension
@@ -125,26 +131,28 @@ class Persistence(Extension):
         requests, self._flush_requests = self._flush_requests, []
         if not requests:
             return
-        batches = [(engine, engine.take_writes()) for engine in requests]
+        batches = [(engine, *engine.take_writes()) for engine in requests]
         self.spawn_task(self._write(batches))
 
-    async def _write(self, batches: list[tuple[_Engine, list[AtomicWrite]]]) -> None:
-        flat = [write for _, writes in batches for write in writes]
+    async def _write(self, batches: list[tuple[_Engine, _InFlight, list[AtomicWrite]]]) -> None:
+        flat = [write for _, _, writes in batches for write in writes]
         outcome: WriteOutcome
         try:
             results = await self.journal.write(flat) if flat else []
         except Exception as error:
-            for engine, _ in batches:
-                engine.writes_done(error)
+            for engine, batch, _ in batches:
+                engine.writes_done(batch, error)
             return
         start = 0
-        for engine, writes in batches:
+        for engine, batch, writes in batches:
             end = start + len(writes)
             outcome = results[start:end]
             start = end
-            engine.writes_done(outcome)
+            engine.writes_done(batch, outcome)
 
-    def spawn_task(self, coroutine: Any, done: Callable[[asyncio.Task[Any]], None] | None = None) -> None:
+    def spawn_task(
+        self, coroutine: Any, done: Callable[[asyncio.Task[Any]], None] | None = None
+    ) -> None:
         """Run background persistence work that shutdown waits for."""
         loop = self._loop or asyncio.get_running_loop()
         task = loop.create_task(coroutine)

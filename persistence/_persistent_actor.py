@@ -72,13 +72,10 @@ class _Outcome(enum.Enum):
     FAILED = 2
 
 
-_NO_EVENT: Any = object()
-
-
 class _Entry:
     """One event (or one deferred handler) waiting for its handler to run."""
 
-    __slots__ = ("completion", "event", "handler", "last", "sequence_nr", "stashing")
+    __slots__ = ("completion", "envelope", "event", "handler", "last", "sequence_nr", "stashing")
 
     def __init__(
         self,
@@ -87,7 +84,9 @@ class _Entry:
         sequence_nr: int,
         stashing: bool,
         completion: Completion[Any],
+        *,
         last: bool,
+        envelope: tuple[Any, Any],
     ) -> None:
         self.event = event
         self.handler = handler
@@ -95,6 +94,9 @@ class _Entry:
         self.stashing = stashing
         self.completion = completion
         self.last = last
+        self.envelope = envelope
+        """The command being handled when the event was persisted (its sender is the
+        handler's sender, as in Akka)."""
 
 
 class _Rejected:
@@ -107,16 +109,27 @@ class _Rejected:
         self.count = count
 
 
+_Outcomes = list[tuple[_Outcome, BaseException | None, int]]
+
+
+class _InFlight:
+    """One batch of atomic writes handed to the journal, until its answer is applied."""
+
+    __slots__ = ("envelope", "items", "outcome")
+
+    def __init__(self, items: list[AtomicWrite | _Rejected], envelope: object) -> None:
+        self.items = items
+        self.envelope = envelope
+        self.outcome: WriteOutcome | None = None
+
+
 class _WriteResults:
     """Told by the engine to its own actor so handlers run in the actor's turn."""
 
-    __slots__ = ("engine", "outcomes")
+    __slots__ = ("engine",)
 
-    def __init__(
-        self, engine: _Engine, outcomes: list[tuple[_Outcome, BaseException | None, int]]
-    ) -> None:
+    def __init__(self, engine: _Engine) -> None:
         self.engine = engine
-        self.outcomes = outcomes
 
 
 def _now_ms() -> int:
@@ -148,12 +161,19 @@ class _Engine:
         """What the actor sees: the event being handled, or the last one handled."""
         self.pending: deque[_Entry] = deque()
         self.items: list[AtomicWrite | _Rejected] = []
-        self.in_flight: deque[tuple[list[AtomicWrite | _Rejected], object]] = deque()
+        self.in_flight: deque[_InFlight] = deque()
         self.batch_envelope: object = None
         self.flush_requested = False
         self.stashing_pending = 0
-        self.queued_results = 0
+        self.results: deque[_Outcomes] = deque()
+        """Journal answers whose handlers have not run yet, in write order."""
+        self.awaiting: object = None
+        """The envelope of the async command handler being awaited, if any."""
+        self.failure: Exception | None = None
+        """The error of a handler that raised while an async command awaited."""
         self.stash: deque[Any] = deque()
+        self.recovering: Any = None
+        """The message ``receive_recover`` is handling (passed to ``on_recovery_failure``)."""
         self.log = log.bind(persistence_id=persistence_id, actor_path=context.path)
 
     # ------------------------------------------------------------------ guards
@@ -180,23 +200,20 @@ class _Engine:
         self.extension.claim(self.persistence_id, self.context.ref)
         await self.extension.writes_settled()
         recovery = self.actor.recovery
-        current: Any = None
         try:
             highest = await self.journal.highest_sequence_nr(self.persistence_id)
             last = 0
             if not recovery.loads_nothing:
                 offer, fell_back = await self._load_snapshot(recovery.from_snapshot)
                 if offer is not None:
-                    current = offer
                     last = self.last_sequence_nr = offer.metadata.sequence_nr
                     self._recover_with(offer)
                 last = await self._replay(last + 1, recovery, fell_back, highest, last)
             self.sequence_nr = self.last_sequence_nr = max(highest, last)
-            current = RecoveryCompleted
             self.phase = _Phase.RUNNING
             self._recover_with(RecoveryCompleted)
         except Exception as error:
-            self._recovery_failed(error, current)
+            self._recovery_failed(error, self.recovering)
             return
         self.log.debug("recovery_completed", last_sequence_nr=self.last_sequence_nr)
         self._unstash_if_idle()
@@ -251,7 +268,9 @@ class _Engine:
                 expected = sequence_nr + 1
                 self.last_sequence_nr = sequence_nr
                 for event in decode(record.manifest, record.payload, pid):
+                    self.recovering = event
                     receive_recover(event)
+                self.recovering = None
         if fell_back and min(highest, recovery.to_sequence_nr) >= expected:
             self._missing_events(expected, None)
         return expected - 1 if expected > from_sequence_nr else last
@@ -265,12 +284,14 @@ class _Engine:
         )
 
     def _recover_with(self, message: Any) -> None:
+        self.recovering = message
         result: object = self.actor.receive_recover(message)  # type: ignore[func-returns-value]
         if result is not None:
             raise PersistenceStateError(
                 "receive_recover must be a plain function (it returned an awaitable): "
                 "recovery handlers only update state"
             )
+        self.recovering = None
 
     def _recovery_failed(self, error: Exception, message: Any) -> None:
         self.phase = _Phase.STOPPED
@@ -301,6 +322,7 @@ class _Engine:
         records: list[PersistentRecord] = []
         cause: BaseException | None = None
         pending = self.pending
+        envelope = self.context._current
         for index, event in enumerate(events):
             self.sequence_nr += 1
             if cause is None:
@@ -321,13 +343,21 @@ class _Engine:
                         )
                     )
             pending.append(
-                _Entry(event, handler, self.sequence_nr, stashing, completion, index == count - 1)
+                _Entry(
+                    event,
+                    handler,
+                    self.sequence_nr,
+                    stashing,
+                    completion,
+                    last=index == count - 1,
+                    envelope=envelope,
+                )
             )
         self.items.append(_Rejected(cause, count) if cause is not None else AtomicWrite(records))
         if stashing:
             self.stashing_pending += count
             self.phase = _Phase.PERSISTING
-        self.batch_envelope = self.context._current
+        self.batch_envelope = envelope
         if not self.flush_requested:
             self.flush_requested = True
             self.extension.request_flush(self)
@@ -343,22 +373,64 @@ class _Engine:
         if stashing:
             self.stashing_pending += 1
             self.phase = _Phase.PERSISTING
-        self.pending.append(_Entry(event, handler, 0, stashing, completion, True))
+        self.pending.append(
+            _Entry(
+                event, handler, 0, stashing, completion, last=True, envelope=self.context._current
+            )
+        )
         return completion
 
-    def take_writes(self) -> list[AtomicWrite]:
-        """Hand the pending atomic writes to the extension's batch."""
+    def take_writes(self) -> tuple[_InFlight, list[AtomicWrite]]:
+        """Hand the pending atomic writes to the extension's batch; the returned token goes
+        back with the journal's answer to :meth:`writes_done`."""
         items, self.items = self.items, []
         self.flush_requested = False
-        self.in_flight.append((items, self.batch_envelope))
-        return [item for item in items if not isinstance(item, _Rejected)]
+        batch = _InFlight(items, self.batch_envelope)
+        self.in_flight.append(batch)
+        return batch, [item for item in items if not isinstance(item, _Rejected)]
 
-    def writes_done(self, outcome: WriteOutcome) -> None:
-        """Called when the journal answered; runs handlers in the actor's turn."""
-        items, envelope = self.in_flight.popleft()
-        outcomes: list[tuple[_Outcome, BaseException | None, int]] = []
+    def writes_done(self, batch: _InFlight, outcome: WriteOutcome) -> None:
+        """Called when the journal answered ``batch``; runs handlers in the actor's turn.
+
+        Answers are taken in the order the writes were handed over, whatever order the journal
+        answered in, so every handler learns its own write's outcome, in call order.
+        """
+        batch.outcome = outcome
+        in_flight = self.in_flight
+        if in_flight[0] is not batch:
+            return  # an earlier write is unanswered: this one waits for it
+        direct = False
+        while in_flight and in_flight[0].outcome is not None:
+            answered = in_flight.popleft()
+            self.results.append(self._outcomes(answered))
+            envelope = answered.envelope
+            direct = direct or (envelope is not None and envelope is self.awaiting)
+        if self.phase is _Phase.STOPPED:
+            self.results.clear()
+            return
+        if direct:
+            # The command that persisted is still running (awaiting): run the handlers now,
+            # together with any earlier answers still queued (so they keep their order), so that
+            # `await self.persist(...)` inside receive_command never waits on its own mailbox.
+            try:
+                self.apply_results()
+            except Exception as error:
+                # A handler raised: this incarnation is over, the command re-raises the error
+                # when it finishes (see command_done) so that the actor fails and restarts.
+                self.failure = error
+                self.phase = _Phase.STOPPED
+                self.results.clear()
+                self._fail_pending(error)
+            return
+        self.context.ref.tell(_WriteResults(self))
+
+    @staticmethod
+    def _outcomes(batch: _InFlight) -> _Outcomes:
+        """The outcome of each atomic write (or rejection) of an answered batch."""
+        outcome = batch.outcome
+        outcomes: _Outcomes = []
         results = iter(outcome) if isinstance(outcome, list) else None
-        for item in items:
+        for item in batch.items:
             if isinstance(item, _Rejected):
                 outcomes.append((_Outcome.REJECTED, item.cause, item.count))
                 continue
@@ -373,21 +445,17 @@ class _Engine:
                 outcomes.append((_Outcome.FAILED, result, count))
             else:
                 outcomes.append((_Outcome.REJECTED, result, count))
-        if self.phase is _Phase.STOPPED:
-            return
-        context = self.context
-        if self.queued_results == 0 and envelope is not None and context._current is envelope:
-            # The command that persisted is still running (awaiting): run the handlers now, so
-            # `await self.persist(...)` inside receive_command never waits on its own mailbox.
-            try:
-                self.apply(outcomes)
-            except Exception as error:
-                self._fail_pending(error)
-            return
-        self.queued_results += 1
-        context.ref.tell(_WriteResults(self, outcomes))
+        return outcomes
 
-    def apply(self, outcomes: list[tuple[_Outcome, BaseException | None, int]]) -> None:
+    def apply_results(self) -> None:
+        """Run the handlers of every answered write, oldest first, until one write failed."""
+        results = self.results
+        while results:
+            self.apply(results.popleft())
+            if self.phase is _Phase.STOPPED:  # a write failed: the rest is never handled
+                results.clear()
+
+    def apply(self, outcomes: _Outcomes) -> None:
         actor = self.actor
         pending = self.pending
         for kind, cause, count in outcomes:
@@ -399,7 +467,7 @@ class _Engine:
                 if kind is _Outcome.STORED:
                     self.last_sequence_nr = entry.sequence_nr
                     if entry.handler is not None:
-                        entry.handler(entry.event)
+                        self._call_handler(entry)
                     if entry.last:
                         entry.completion.resolve(entry.event)
                     self._maybe_snapshot(entry.sequence_nr)
@@ -424,9 +492,22 @@ class _Engine:
             entry = pending.popleft()
             if entry.stashing:
                 self.stashing_pending -= 1
-            assert entry.handler is not None
-            entry.handler(entry.event)
+            self._call_handler(entry)
             entry.completion.resolve(entry.event)
+
+    def _call_handler(self, entry: _Entry) -> None:
+        """Run ``entry``'s handler with its command as the current message (for the sender)."""
+        handler = entry.handler
+        assert handler is not None
+        context = self.context
+        current, context._current = context._current, entry.envelope
+        try:
+            handler(entry.event)
+        except Exception as error:
+            entry.completion.fail(error)  # whoever awaits this persist learns why
+            raise
+        finally:
+            context._current = current
 
     def _persist_failed(self, cause: BaseException, entry: _Entry) -> None:
         self.phase = _Phase.STOPPED
@@ -454,7 +535,14 @@ class _Engine:
             self.context._prepend([self.stash.popleft()])
 
     async def command_done(self, pending: Awaitable[None]) -> None:
-        await pending
+        """Await an async command handler, then let the next stashed command in."""
+        self.awaiting = self.context._current
+        try:
+            await pending
+        finally:
+            self.awaiting = None
+        if self.failure is not None:
+            raise self.failure  # a persist handler raised while the command awaited
         self._unstash_if_idle()
 
     def stash_command(self) -> None:
@@ -708,7 +796,10 @@ class PersistentActor(Actor):
     def on_persist_failure(self, cause: BaseException, event: Any, sequence_nr: int) -> None:
         """The journal failed to store ``event``; the actor is stopped after this returns."""
         self.__log().error(
-            "persist_failed", sequence_nr=sequence_nr, event=type(event).__name__, error=repr(cause)
+            "persist_failed",
+            sequence_nr=sequence_nr,
+            event_type=type(event).__name__,
+            error=repr(cause),
         )
 
     def on_persist_rejected(self, cause: BaseException, event: Any, sequence_nr: int) -> None:
@@ -716,7 +807,7 @@ class PersistentActor(Actor):
         self.__log().warning(
             "persist_rejected",
             sequence_nr=sequence_nr,
-            event=type(event).__name__,
+            event_type=type(event).__name__,
             error=str(cause),
         )
 
@@ -750,8 +841,7 @@ class PersistentActor(Actor):
         engine = self.__engine
         if message.__class__ is _WriteResults:
             if message.engine is engine:  # else: results for the incarnation before a restart
-                engine.queued_results -= 1
-                engine.apply(message.outcomes)
+                engine.apply_results()
             return None
         if engine.phase is not _Phase.RUNNING:
             engine.stash_command()

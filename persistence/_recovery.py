@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Self
 
 from persistence.journal._protocol import MAX_SEQUENCE_NR
@@ -19,7 +19,7 @@ class Recovery:
     continue after it).
     """
 
-    from_snapshot: SnapshotSelectionCriteria = SnapshotSelectionCriteria()
+    from_snapshot: SnapshotSelectionCriteria = field(default_factory=SnapshotSelectionCriteria)
     to_sequence_nr: int = MAX_SEQUENCE_NR
     replay_max: int = MAX_SEQUENCE_NR
 
