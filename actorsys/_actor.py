@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from actorsys._cell import constructing_cell
+from actorsys._cell import Behavior, constructing_cell
 from actorsys._errors import ActorSystemError
 from actorsys._supervision import SupervisorStrategy
 
@@ -65,6 +65,14 @@ class Actor:
         if restart_reason is None:
             return self.pre_start()
         return self.post_restart(restart_reason)
+
+    def _wrap_behavior(self, behavior: Behavior) -> Behavior:
+        """Runtime extension point: what ``context.become(behavior)`` installs.
+
+        Library subclasses (the persistent actor) wrap it, so their own message handling stays
+        in front of the user's behaviors.
+        """
+        return behavior
 
     def _around_restart(self, reason: Exception, message: Any) -> Awaitable[None] | None:
         """Runtime extension point: ``pre_restart`` on the failed instance."""

@@ -299,7 +299,8 @@ class ActorCell:
             stack = self._behavior_stack = []
         if not (discard_old and stack):
             stack.append(self._behavior)
-        self._behavior = behavior
+        assert self._actor is not None
+        self._behavior = self._actor._wrap_behavior(behavior)
 
     def unbecome(self) -> None:
         """Go back to the previous behavior (never below ``receive``)."""

@@ -17,6 +17,7 @@ Phases (one guard each: "cannot X: the actor is Y")::
 from __future__ import annotations
 
 import enum
+import functools
 import time
 import uuid
 from collections import deque
@@ -27,6 +28,7 @@ from typing import Any, ClassVar, Literal
 import structlog
 
 from actorsys import Actor, ActorContext
+from actorsys._ref import _PromiseRef
 from persistence._completion import Completion
 from persistence._errors import (
     EventRejectedError,
@@ -505,6 +507,9 @@ class _Engine:
             handler(entry.event)
         except Exception as error:
             entry.completion.fail(error)  # whoever awaits this persist learns why
+            sender = entry.envelope[1]
+            if isinstance(sender, _PromiseRef):
+                sender.fail(error)  # and so does whoever asked for the command
             raise
         finally:
             context._current = current
@@ -838,6 +843,15 @@ class PersistentActor(Actor):
         return super()._around_stop()
 
     def receive(self, message: Any) -> Awaitable[None] | None:
+        return self.__dispatch(self.receive_command, message)
+
+    def _wrap_behavior(self, behavior: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        # context.become swaps the command handler; persistence stays in front of it.
+        return functools.partial(self.__dispatch, behavior)
+
+    def __dispatch(
+        self, command_handler: Callable[[Any], Any], message: Any
+    ) -> Awaitable[None] | None:
         engine = self.__engine
         if message.__class__ is _WriteResults:
             if message.engine is engine:  # else: results for the incarnation before a restart
@@ -846,7 +860,7 @@ class PersistentActor(Actor):
         if engine.phase is not _Phase.RUNNING:
             engine.stash_command()
             return None
-        pending = self.receive_command(message)
+        pending = command_handler(message)
         if pending is not None:
             return engine.command_done(pending)
         if engine.stash:

@@ -19,6 +19,7 @@ from tests.persistence._actors import (
     ItemLog,
     Recovered,
     Rejected,
+    Replayed,
     Stored,
     Unregistered,
     start_log,
@@ -259,3 +260,27 @@ async def test_when_several_writes_in_flight_fail_the_actor_stops_once_at_the_fi
     assert await probe.receive() == Failed(error, Appended("a"), 1)
     await probe.expect_terminated(ref)
     assert [entry["event"] for entry in logs if entry["log_level"] == "error"] == ["persist_failed"]
+
+
+class Boom(Exception):
+    pass
+
+
+class RaisingHandlerLog(ItemLog):
+    """A persist handler that raises once the event is stored."""
+
+    def stored(self, event: Appended) -> None:
+        raise Boom(f"handler failed on {event.item}")
+
+
+async def test_an_ask_whose_persist_handler_raises_gets_the_error_and_the_actor_restarts(
+    system: ActorSystem, probe: TestProbe
+) -> None:
+    ref = system.spawn(lambda: RaisingHandlerLog("raising-handler", probe.ref))
+    assert await probe.receive() == Recovered((), 0)
+
+    with pytest.raises(Boom, match="handler failed on a"):
+        await ref.ask(Append("a"), timeout=3)
+    # The supervisor restarted it, and replay includes the stored event.
+    assert await probe.receive() == Replayed("a", 1, system.dead_letters)
+    assert await probe.receive() == Recovered(("a",), 1)

@@ -380,12 +380,6 @@ class Becoming(ItemLog):
         return super().receive_command(command)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="context.become replaces PersistentActor.receive itself, so write results and the "
-    "internal stash are bypassed; the actor core needs a hook letting the persistent actor wrap "
-    "the behaviors it becomes",
-)
 async def test_become_swaps_the_command_handler_and_persisting_still_works(
     system: ActorSystem, probe: TestProbe
 ) -> None:
