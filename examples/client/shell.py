@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shlex
 import sys
 from collections.abc import Awaitable, Callable
@@ -300,6 +301,8 @@ class ClientShell:
 
     async def stats(self, args: list[str]) -> str:
         running = await self.registry.ask(ListRunning(), timeout=ASK_TIMEOUT)
+        with contextlib.suppress(TimeoutError):
+            await self.view.catch_up()
         stored = await self.journal.highest_ordering()
         return (
             f"clients running: {len(running)}, events stored: {stored}, "

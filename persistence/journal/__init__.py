@@ -1,5 +1,7 @@
 """Event journals: the plugin protocol and the bundled implementations."""
 
+from persistence.journal._file import FileJournal
+from persistence.journal._memory import InMemoryJournal
 from persistence.journal._protocol import (
     MAX_SEQUENCE_NR,
     AtomicWrite,
@@ -8,12 +10,16 @@ from persistence.journal._protocol import (
     ReadJournal,
     TaggedRecord,
 )
+from persistence.journal._sqlite import SqliteJournal
 
 __all__ = [
     "MAX_SEQUENCE_NR",
     "AtomicWrite",
+    "FileJournal",
+    "InMemoryJournal",
     "Journal",
     "PersistentRecord",
     "ReadJournal",
+    "SqliteJournal",
     "TaggedRecord",
 ]

@@ -1,5 +1,7 @@
 """Snapshot stores: the plugin protocol and the bundled implementations."""
 
+from persistence.snapshot._file import FileSnapshotStore
+from persistence.snapshot._memory import InMemorySnapshotStore
 from persistence.snapshot._protocol import (
     MAX_TIMESTAMP,
     SnapshotMetadata,
@@ -7,11 +9,15 @@ from persistence.snapshot._protocol import (
     SnapshotStore,
     StoredSnapshot,
 )
+from persistence.snapshot._sqlite import SqliteSnapshotStore
 
 __all__ = [
     "MAX_TIMESTAMP",
+    "FileSnapshotStore",
+    "InMemorySnapshotStore",
     "SnapshotMetadata",
     "SnapshotSelectionCriteria",
     "SnapshotStore",
+    "SqliteSnapshotStore",
     "StoredSnapshot",
 ]

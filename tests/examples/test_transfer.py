@@ -78,6 +78,7 @@ def test_transfers_survive_kill_9_of_the_process(tmp_path: Path) -> None:
                 break
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=10)
+    child.stdout.close()
     assert child.returncode == -signal.SIGKILL
 
     settled = run_module("examples.transfer", "--journal", journal, "--phase", "settle")

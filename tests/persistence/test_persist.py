@@ -6,8 +6,6 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
-
 from actorsys import ActorRef, ActorSystem
 from actorsys.testing import TestProbe
 from tests.persistence._actors import (
