@@ -16,14 +16,15 @@ Phases (one guard each: "cannot X: the actor is Y")::
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import functools
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import structlog
 
@@ -56,6 +57,8 @@ from persistence.journal._protocol import AtomicWrite, PersistentRecord
 from persistence.snapshot._protocol import SnapshotMetadata, SnapshotSelectionCriteria
 
 log = structlog.get_logger("persistence")
+
+T = TypeVar("T")
 
 Handler = Callable[[Any], Any]
 
@@ -587,7 +590,6 @@ class _Engine:
         self, snapshot: Any, retention: RetentionPolicy | None = None
     ) -> Completion[SnapshotMetadata]:
         self.guard("save a snapshot")
-        completion: Completion[SnapshotMetadata] = Completion(self.loop)
         metadata = SnapshotMetadata(self.persistence_id, self.last_sequence_nr)
         store = self.extension.snapshot_store
         try:
@@ -597,26 +599,21 @@ class _Engine:
                 )
             manifest, payload = self.serializer.encode(snapshot)
         except PersistenceError as error:
-            self._report(completion, SaveSnapshotFailure(metadata, error), error)
-            return completion
+            return self._refused(SaveSnapshotFailure(metadata, error), error)
 
         async def save() -> SnapshotMetadata:
-            stored = await store.save(metadata, manifest, payload)
+            try:
+                stored = await store.save(metadata, manifest, payload)
+            except Exception as error:
+                self.log.warning("snapshot_save_failed", error=repr(error))
+                raise
             if retention is not None:
                 await self._apply_retention(stored, retention)
             return stored
 
-        def done(task: Any) -> None:
-            error = task.exception()
-            if error is not None:
-                self.log.warning("snapshot_save_failed", error=repr(error))
-                self._report(completion, SaveSnapshotFailure(metadata, error), error)
-            else:
-                stored = task.result()
-                self._report(completion, SaveSnapshotSuccess(stored), None, stored)
-
-        self.extension.spawn_task(save(), done)
-        return completion
+        return self._run_reported(
+            save(), SaveSnapshotSuccess, lambda error: SaveSnapshotFailure(metadata, error)
+        )
 
     async def _apply_retention(self, stored: SnapshotMetadata, retention: RetentionPolicy) -> None:
         oldest_kept = retention.oldest_kept(stored.sequence_nr)
@@ -631,43 +628,60 @@ class _Engine:
 
     def delete_events(self, to_sequence_nr: int) -> Completion[int]:
         self.guard("delete events")
-        completion: Completion[int] = Completion(self.loop)
         if to_sequence_nr > self.last_sequence_nr:
             error = PersistenceError(
                 f"cannot delete events up to {to_sequence_nr}: persistence_id="
                 f"{self.persistence_id!r} has only reached sequence_nr={self.last_sequence_nr}"
             )
-            self._report(completion, DeleteEventsFailure(to_sequence_nr, error), error)
-            return completion
+            return self._refused(DeleteEventsFailure(to_sequence_nr, error), error)
 
-        def done(task: Any) -> None:
-            error = task.exception()
-            if error is not None:
-                self._report(completion, DeleteEventsFailure(to_sequence_nr, error), error)
-            else:
-                self._report(completion, DeleteEventsSuccess(to_sequence_nr), None, to_sequence_nr)
+        async def delete() -> int:
+            await self.journal.delete_to(self.persistence_id, to_sequence_nr)
+            return to_sequence_nr
 
-        self.extension.spawn_task(self.journal.delete_to(self.persistence_id, to_sequence_nr), done)
-        return completion
+        return self._run_reported(
+            delete(), DeleteEventsSuccess, lambda error: DeleteEventsFailure(to_sequence_nr, error)
+        )
 
     def delete_snapshots(self, criteria: SnapshotSelectionCriteria) -> Completion[int]:
         self.guard("delete snapshots")
-        completion: Completion[int] = Completion(self.loop)
         store = self.extension.snapshot_store
         bound = criteria.max_sequence_nr
         if store is None:
             error = PersistenceConfigError("no snapshot store configured")
-            self._report(completion, DeleteSnapshotsFailure(bound, error), error)
-            return completion
+            return self._refused(DeleteSnapshotsFailure(bound, error), error)
 
-        def done(task: Any) -> None:
+        async def delete() -> int:
+            await store.delete_matching(self.persistence_id, criteria)
+            return bound
+
+        return self._run_reported(
+            delete(), DeleteSnapshotsSuccess, lambda error: DeleteSnapshotsFailure(bound, error)
+        )
+
+    def _run_reported(
+        self,
+        work: Coroutine[Any, Any, T],
+        success: Callable[[T], Any],
+        failure: Callable[[BaseException], Any],
+    ) -> Completion[T]:
+        """Run ``work`` in the background; report its outcome to the awaitable and the actor."""
+        completion: Completion[T] = Completion(self.loop)
+
+        def done(task: asyncio.Task[T]) -> None:
             error = task.exception()
             if error is not None:
-                self._report(completion, DeleteSnapshotsFailure(bound, error), error)
+                self._report(completion, failure(error), error)
             else:
-                self._report(completion, DeleteSnapshotsSuccess(bound), None, bound)
+                value = task.result()
+                self._report(completion, success(value), None, value)
 
-        self.extension.spawn_task(store.delete_matching(self.persistence_id, criteria), done)
+        self.extension.spawn_task(work, done)
+        return completion
+
+    def _refused(self, message: Any, error: BaseException) -> Completion[Any]:
+        completion: Completion[Any] = Completion(self.loop)
+        self._report(completion, message, error)
         return completion
 
     def _report(
