@@ -406,13 +406,14 @@ class ActorCell:
                     break
                 # The hot loop: plain handlers, no per-message bookkeeping beyond the sender.
                 popleft = mail.popleft
+                special = _SPECIAL
                 while mail and budget:
                     budget -= 1
                     envelope = popleft()
                     self._current = envelope
                     message = envelope[0]
                     try:
-                        if message.__class__ in _SPECIAL:
+                        if message.__class__ in special:
                             pending = self._special(message)
                         else:
                             pending = self._behavior(message)  # type: ignore[misc]
@@ -423,7 +424,7 @@ class ActorCell:
                         self._processed += _THROUGHPUT - budget
                         self._continue_in_task(pending, envelope)
                         return
-                    if self._sys or self._suspended:
+                    if self._sys:  # the handler posted lifecycle work (stop, ...)
                         break
                 if not budget:
                     self._processed += _THROUGHPUT

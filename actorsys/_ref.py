@@ -45,12 +45,13 @@ class ActorRef:
         """Send ``message`` without waiting; ``sender`` is what the receiver sees as its sender."""
         cell = self._cell
         mail = cell._mail
-        if mail is None:
-            if cell.dead:
-                cell.system._dead_letter(message, sender, self)
-                return
-            mail = cell._mail = deque()
-        mail.append((message, sender))
+        if mail is not None:  # mail is waiting: the drain is already scheduled or running
+            mail.append((message, sender))
+            return
+        if cell.dead:
+            cell.system._dead_letter(message, sender, self)
+            return
+        cell._mail = deque(((message, sender),))
         if not cell._scheduled:
             cell._scheduled = True
             cell._loop.call_soon(cell._run)
