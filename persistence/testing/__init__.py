@@ -1,0 +1,42 @@
+"""Testing tools for journals, snapshot stores and persistent actors.
+
+In-memory backends, and the conformance suites every journal and snapshot store passes
+(:class:`JournalConformance`, :class:`SnapshotStoreConformance`; they need pytest and
+pytest-asyncio and are imported on first use).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from persistence.journal._memory import InMemoryJournal
+from persistence.snapshot._memory import InMemorySnapshotStore
+from persistence.testing._kit import CommandResult, EventSourcedTestKit
+
+if TYPE_CHECKING:
+    from persistence.testing._journal_suite import JournalConformance
+    from persistence.testing._snapshot_suite import SnapshotStoreConformance
+
+__all__ = [
+    "CommandResult",
+    "EventSourcedTestKit",
+    "InMemoryJournal",
+    "InMemorySnapshotStore",
+    "JournalConformance",
+    "SnapshotStoreConformance",
+]
+
+# The suites import pytest: load them only when asked for, so that the in-memory backends work
+# without test dependencies.
+_LAZY = {
+    "JournalConformance": "persistence.testing._journal_suite",
+    "SnapshotStoreConformance": "persistence.testing._snapshot_suite",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
