@@ -117,7 +117,7 @@ class ReadJournal(Protocol):
     def events_by_tag(
         self, tag: str, after_ordering: int = 0, max_count: int = MAX_SEQUENCE_NR
     ) -> AsyncIterator[list[TaggedRecord]]:
-        """Events carrying ``tag`` with ``ordering > after_ordering``, in ordering order, in pages."""
+        """Events carrying ``tag`` with ``ordering > after_ordering``, in ordering order, paged."""
         ...
 
     async def highest_ordering(self) -> int:
