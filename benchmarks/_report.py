@@ -185,6 +185,9 @@ def write_results(
         _READING,
         "",
     ]
+    targets = Path(__file__).with_name("TARGETS.md")
+    if targets.exists():
+        lines += [targets.read_text(encoding="utf-8").rstrip(), ""]
     for case in cases:
         rows = [_row(record) for record in records if record.case == case.name]
         if not rows:
