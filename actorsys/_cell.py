@@ -232,6 +232,11 @@ class ActorCell:
         self, factory: ActorFactory, name: str | None = None, *, mailbox: Mailbox | None = None
     ) -> ActorRef:
         """Start a child actor; ``factory`` is an Actor subclass or a zero-argument callable."""
+        if self._state is _State.DEAD:
+            raise ActorSystemError(
+                f"cannot spawn a child of {self.path}: it has stopped (an actor's context is "
+                "usable only while the actor runs; keep its ActorRef, not the instance)"
+            )
         if self._state >= _State.STOPPING:
             raise ActorSystemError(f"cannot spawn a child of {self.path}: it is stopping")
         if not callable(factory):

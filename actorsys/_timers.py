@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
+from actorsys._errors import ActorSystemError
+
 if TYPE_CHECKING:
     from actorsys._cell import ActorCell
 
@@ -76,6 +78,11 @@ class TimerScheduler:
         self._timers.clear()
 
     def _start(self, key: Hashable, message: Any, delay: float, interval: float | None) -> None:
+        if self._cell.dead:
+            raise ActorSystemError(
+                f"cannot start timer {key!r}: {self._cell.path} has stopped (timers die with "
+                "their actor)"
+            )
         self.cancel(key)
         self._generation += 1
         handle = self._cell._loop.call_later(delay, self._fire, key, self._generation)

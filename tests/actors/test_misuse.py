@@ -145,3 +145,28 @@ async def test_spawning_a_child_of_a_stopping_actor_raises_actor_system_error(
 async def test_starting_a_system_twice_raises_actor_system_error(system: ActorSystem) -> None:
     with pytest.raises(ActorSystemError, match=r"^actor system 'test' was already started$"):
         await system.start()
+
+
+async def test_using_the_context_of_a_stopped_actor_raises_saying_it_has_stopped(
+    system: ActorSystem, probe: TestProbe
+) -> None:
+    class Leaky(Actor):
+        def receive(self, message: Any) -> None:
+            probe.ref.tell(self)  # the instance escapes: a mistake this test makes on purpose
+
+    ref = system.spawn(Leaky, "leaky")
+    ref.tell("hello")
+    instance = await probe.receive()
+    await system.stop(ref)
+
+    with pytest.raises(ActorSystemError) as spawn_error:
+        instance.context.spawn(Echo)
+    assert str(spawn_error.value) == (
+        "cannot spawn a child of /user/leaky: it has stopped (an actor's context is usable only "
+        "while the actor runs; keep its ActorRef, not the instance)"
+    )
+    with pytest.raises(ActorSystemError) as timer_error:
+        instance.context.timers.start_single_timer("tick", "tick", 0.01)
+    assert str(timer_error.value) == (
+        "cannot start timer 'tick': /user/leaky has stopped (timers die with their actor)"
+    )
