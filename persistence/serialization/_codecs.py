@@ -10,6 +10,7 @@ drops it), and a field missing from the stored map takes its default (an error i
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import enum
 import inspect
@@ -24,7 +25,7 @@ class FormError(ValueError):
     """A stored form does not fit the registered class; the message says how."""
 
 
-class Codec:
+class Codec(abc.ABC):
     """Converts instances of one registered class to and from their stored form."""
 
     __slots__ = ("cls", "manifest")
@@ -33,11 +34,13 @@ class Codec:
         self.cls = cls
         self.manifest = manifest
 
+    @abc.abstractmethod
     def to_form(self, obj: Any) -> Any:
-        raise NotImplementedError
+        """The stored form (msgpack-ready) of ``obj``."""
 
+    @abc.abstractmethod
     def from_form(self, form: Any) -> Any:
-        raise NotImplementedError
+        """The object a stored form stands for."""
 
 
 class _FieldsCodec(Codec):
