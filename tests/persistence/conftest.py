@@ -3,15 +3,12 @@ the SQLite journal (with a matching snapshot store), wrapped for fault injection
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, MutableMapping
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
-from actorsys import ActorSystem, DeadLetter
-from actorsys.testing import TestProbe
+from actorsys import ActorSystem
 from persistence import Persistence
 from persistence.journal import InMemoryJournal, SqliteJournal
 from persistence.snapshot import InMemorySnapshotStore, SqliteSnapshotStore
@@ -54,25 +51,3 @@ async def system(
         finally:
             journal.release_writes()
             journal.release_replays()
-
-
-@pytest.fixture
-def probe(system: ActorSystem) -> TestProbe:
-    """A probe named ``probe``: the observer of the test's actors and the sender of commands."""
-    return TestProbe(system, "probe")
-
-
-@pytest.fixture
-def dead_letters(system: ActorSystem) -> list[DeadLetter]:
-    """Every dead letter the test's system publishes, in order."""
-    letters: list[DeadLetter] = []
-    system.event_stream.subscribe(letters.append, DeadLetter)
-    return letters
-
-
-@pytest.fixture(autouse=True)
-def logs() -> Iterator[list[MutableMapping[str, Any]]]:
-    """The structlog events emitted during the test (captured, not rendered: rendering the
-    tracebacks of the failures these tests provoke on purpose is slow)."""
-    with capture_logs() as entries:
-        yield entries
