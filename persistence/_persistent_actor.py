@@ -63,6 +63,10 @@ T = TypeVar("T")
 Handler = Callable[[Any], Any]
 
 
+_PROGRESS_INTERVAL = 1.0
+"""Seconds between two ``recovery_progress`` log events during a long replay."""
+
+
 class _Phase(enum.Enum):
     NOT_STARTED = "not started"
     RECOVERING = "recovering"
@@ -262,20 +266,28 @@ class _Engine:
         decode = self.serializer.decode
         pid = self.persistence_id
         expected = from_sequence_nr
-        async for page in self.journal.replay(
-            pid, from_sequence_nr, recovery.to_sequence_nr, recovery.replay_max
-        ):
-            for record in page:
-                sequence_nr = record.sequence_nr
-                if fell_back and sequence_nr != expected:
-                    self._missing_events(expected, sequence_nr)
+        clock = self.loop.time
+        report_at = clock() + _PROGRESS_INTERVAL
+        event: Any = None
+        try:
+            async for page in self.journal.replay(
+                pid, from_sequence_nr, recovery.to_sequence_nr, recovery.replay_max
+            ):
+                if fell_back and page[0].sequence_nr != expected:
+                    self._missing_events(expected, page[0].sequence_nr)
                 fell_back = False
-                expected = sequence_nr + 1
-                self.last_sequence_nr = sequence_nr
-                for event in decode(record.manifest, record.payload, pid):
-                    self.recovering = event
-                    receive_recover(event)
-                self.recovering = None
+                for record in page:
+                    self.last_sequence_nr = record.sequence_nr
+                    for event in decode(record.manifest, record.payload, pid):
+                        receive_recover(event)
+                    event = None
+                expected = page[-1].sequence_nr + 1
+                if clock() >= report_at:  # long replays show progress, once a second
+                    report_at = clock() + _PROGRESS_INTERVAL
+                    self.log.info("recovery_progress", last_sequence_nr=self.last_sequence_nr)
+        except Exception:
+            self.recovering = event  # what on_recovery_failure is told was being replayed
+            raise
         if fell_back and min(highest, recovery.to_sequence_nr) >= expected:
             self._missing_events(expected, None)
         return expected - 1 if expected > from_sequence_nr else last

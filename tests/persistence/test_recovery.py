@@ -339,3 +339,24 @@ async def test_recovery_selects_the_youngest_snapshot_within_the_inclusive_bound
     assert await probe.fish_for_message(lambda m: isinstance(m, Recovered)) == Recovered(
         ("a", "b", "c"), 3
     )
+
+
+async def test_a_long_replay_logs_its_progress(
+    system: ActorSystem,
+    probe: TestProbe,
+    logs: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ref, _ = await start_log(system, probe, "progress")
+    for item in "abc":
+        ref.tell(Append(item), probe.ref)
+        await probe.expect_message(Stored(item, "abc".index(item) + 1))
+    await system.stop(ref)
+    monkeypatch.setattr("persistence._persistent_actor._PROGRESS_INTERVAL", 0.0)
+
+    await start_log(system, probe, "progress")
+
+    progress = [entry for entry in logs if entry["event"] == "recovery_progress"]
+    assert progress
+    assert progress[-1]["last_sequence_nr"] == 3
+    assert progress[-1]["persistence_id"] == "progress"
