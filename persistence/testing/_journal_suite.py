@@ -122,7 +122,7 @@ class JournalConformance:
     @pytest_asyncio.fixture
     async def journal(self, *args: Any, **kwargs: Any) -> AsyncIterator[Journal]:
         """Override: yield a new, empty journal and close it afterwards."""
-        raise NotImplementedError(
+        raise pytest.UsageError(
             f"{type(self).__name__} must provide a `journal` fixture yielding a journal"
         )
         yield  # pragma: no cover

@@ -72,7 +72,7 @@ class SnapshotStoreConformance:
     @pytest_asyncio.fixture
     async def snapshot_store(self, *args: Any, **kwargs: Any) -> AsyncIterator[SnapshotStore]:
         """Override: yield a new, empty store and close it afterwards."""
-        raise NotImplementedError(
+        raise pytest.UsageError(
             f"{type(self).__name__} must provide a `snapshot_store` fixture yielding a store"
         )
         yield  # pragma: no cover
