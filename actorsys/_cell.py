@@ -262,7 +262,7 @@ class ActorCell:
 
     def stop(self, ref: ActorRef) -> None:
         """Stop ``ref`` (this actor or a child) after its current message."""
-        ref._cell._post_system((_Sys.STOP,))
+        ref._cell._post_system(_STOP)
 
     def watch(self, ref: ActorRef) -> ActorRef:
         """Receive ``Terminated(ref)`` once ``ref`` stops (at once if it is already dead)."""
@@ -515,7 +515,7 @@ class ActorCell:
             current, payload = self._timers.accept(message)
             return behavior(payload) if current else None
         if message is PoisonPill:
-            self._post_system((_Sys.STOP,))
+            self._post_system(_STOP)
             return None
         if message is Kill:
             raise ActorKilledError(f"{self.path} received Kill")
@@ -598,10 +598,10 @@ class ActorCell:
                     "restart_limit_reached", child=child.path, max_restarts=strategy.max_restarts
                 )
                 for target in targets:
-                    target._post_system((_Sys.STOP,))
+                    target._post_system(_STOP)
         elif directive is Directive.STOP:
             for target in targets:
-                target._post_system((_Sys.STOP,))
+                target._post_system(_STOP)
         else:
             self._fail(error, None)
 
@@ -694,8 +694,7 @@ class ActorCell:
         return self._terminate()
 
     async def _terminate(self) -> None:
-        for child in list(self._children.values()) if self._children else ():
-            child._post_system((_Sys.STOP,))
+        self.stop_children()
         await self._await_children(lambda c: True)
         actor = self._actor
         if actor is not None and self._behavior is not None:
@@ -710,7 +709,7 @@ class ActorCell:
     def stop_children(self) -> None:
         """Ask every child to stop (the default ``pre_restart`` does this)."""
         for child in list(self._children.values()) if self._children else ():
-            child._post_system((_Sys.STOP,))
+            child._post_system(_STOP)
 
     def _stopping(self) -> bool:
         """Whether this actor is stopping, or has a stop request waiting to be processed."""

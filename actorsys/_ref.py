@@ -11,7 +11,6 @@ from actorsys._mailbox import MailboxStats, Overflow
 
 if TYPE_CHECKING:
     from actorsys._cell import ActorCell
-    from actorsys._system import ActorSystem
 
 
 class ActorRef:
@@ -144,9 +143,6 @@ class _DeadLettersRef(ActorRef):
     """Where undeliverable messages go; a tell publishes a ``DeadLetter``."""
 
     __slots__ = ()
-
-    def __init__(self, system: ActorSystem, cell: ActorCell) -> None:
-        super().__init__(cell)
 
     @property
     def path(self) -> str:

@@ -97,7 +97,7 @@ class ActorSystem:
         self._loop = asyncio.get_running_loop()
         self._terminated = self._loop.create_future()
         self._temp_cell = ActorCell(self, None, "temp", None)
-        self.dead_letters = _DeadLettersRef(self, ActorCell(self, None, "deadLetters", None))
+        self.dead_letters = _DeadLettersRef(ActorCell(self, None, "deadLetters", None))
         strategy = self._guardian_strategy
         self._guardian = ActorCell(self, None, "user", lambda: _Guardian(strategy))
         self._guardian._post_system((_Sys.CREATE,))
