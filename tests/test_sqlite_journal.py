@@ -13,6 +13,7 @@ import pytest
 
 from persistence import JournalClosedError, JournalError, SnapshotStoreError
 from persistence.journal import AtomicWrite, PersistentRecord, SqliteJournal
+from persistence.journal._group_commit import GroupCommitter
 from persistence.snapshot import SnapshotMetadata, SnapshotSelectionCriteria, SqliteSnapshotStore
 
 
@@ -316,3 +317,24 @@ async def test_an_unreadable_tags_column_fails_the_replay_with_a_journal_error(
         )
     finally:
         await journal.close()
+
+
+async def test_group_commit_cancels_waiting_writers_when_its_flush_is_cancelled() -> None:
+    """A cancelled flush (e.g. at loop shutdown) never leaves a writer waiting forever."""
+    started = asyncio.Event()
+
+    async def stuck_flush(writes: list[AtomicWrite]) -> list[BaseException | None]:
+        started.set()
+        await asyncio.Event().wait()
+        return []
+
+    committer = GroupCommitter(stuck_flush)
+    first = committer.submit([])
+    await started.wait()
+    second = committer.submit([])  # queued behind the stuck flush
+    assert committer._task is not None
+    committer._task.cancel()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert first.cancelled()
+    assert second.cancelled()

@@ -53,6 +53,11 @@ class GroupCommitter:
                         if not future.done():
                             future.set_exception(exc)
                     continue
+                except BaseException:  # cancelled or interrupted: nobody may wait forever
+                    for _, future in [*batch, *self._pending]:
+                        future.cancel()
+                    self._pending = []
+                    raise
                 start = 0
                 for writes, future in batch:
                     end = start + len(writes)
