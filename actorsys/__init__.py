@@ -3,6 +3,7 @@
 from actorsys._actor import Actor
 from actorsys._backoff import BackoffOptions, BackoffSupervisor
 from actorsys._cell import ActorCell as ActorContext
+from actorsys._clock import Cancellable, Clock, LoopClock
 from actorsys._errors import (
     ActorDeadError,
     ActorError,
@@ -45,12 +46,15 @@ __all__ = [
     "BackoffOptions",
     "BackoffSupervisor",
     "BoundedMailbox",
+    "Cancellable",
+    "Clock",
     "DeadLetter",
     "Directive",
     "EventStream",
     "Extension",
     "InvalidActorNameError",
     "Kill",
+    "LoopClock",
     "MailboxFullError",
     "MailboxStats",
     "OneForOneStrategy",

@@ -20,8 +20,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from actorsys._errors import (
     ActorDeadError,
     ActorInitializationError,
@@ -30,6 +28,7 @@ from actorsys._errors import (
     InvalidActorNameError,
     StashError,
 )
+from actorsys._logging import get_logger
 from actorsys._mailbox import Mailbox, Overflow
 from actorsys._messages import Kill, PoisonPill, ReceiveTimeout, Terminated
 from actorsys._ref import ActorRef, BoundedActorRef, _PromiseRef
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
     from actorsys._actor import Actor
     from actorsys._system import ActorSystem
 
-log = structlog.get_logger("actorsys")
+log = get_logger("actorsys")
 
 ActorFactory = Callable[[], "Actor"]
 Behavior = Callable[[Any], Awaitable[None] | None]

@@ -8,18 +8,18 @@ import warnings
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-import structlog
-
 from actorsys._actor import Actor
 from actorsys._cell import ActorCell, ActorFactory, _Sys
+from actorsys._clock import Clock, LoopClock
 from actorsys._errors import ActorSystemError
 from actorsys._event_stream import EventStream
+from actorsys._logging import get_logger
 from actorsys._mailbox import Mailbox
 from actorsys._messages import DeadLetter
 from actorsys._ref import ActorRef, _DeadLettersRef
 from actorsys._supervision import DEFAULT_STRATEGY, SupervisorStrategy
 
-log = structlog.get_logger("actorsys")
+log = get_logger("actorsys")
 
 E = TypeVar("E", bound="Extension")
 T = TypeVar("T")
@@ -62,7 +62,9 @@ class ActorSystem:
     extensions (journals) are flushed and closed.
 
     ``guardian_strategy`` supervises the top-level actors (default: restart them); a failure it
-    escalates reaches the root, which shuts the system down.
+    escalates reaches the root, which shuts the system down. ``clock`` is what timers, receive
+    timeouts, ask timeouts and backoff wait by (default: the loop's clock; tests pass
+    :class:`actorsys.testing.ManualClock` to advance time without sleeping).
     """
 
     def __init__(
@@ -71,8 +73,10 @@ class ActorSystem:
         *,
         extensions: Sequence[Extension] = (),
         guardian_strategy: SupervisorStrategy = DEFAULT_STRATEGY,
+        clock: Clock | None = None,
     ) -> None:
         self.name = name
+        self._clock = clock
         self.event_stream = EventStream()
         self._extensions = list(extensions)
         self._guardian_strategy = guardian_strategy
@@ -95,6 +99,8 @@ class ActorSystem:
         if self._state != "new":
             raise ActorSystemError(f"actor system {self.name!r} was already started")
         self._loop = asyncio.get_running_loop()
+        if self._clock is None:
+            self._clock = LoopClock(self._loop)
         self._terminated = self._loop.create_future()
         self._temp_cell = ActorCell(self, None, "temp", None)
         self.dead_letters = _DeadLettersRef(ActorCell(self, None, "deadLetters", None))
@@ -122,6 +128,13 @@ class ActorSystem:
                 stacklevel=1,
                 source=self,
             )
+
+    @property
+    def clock(self) -> Clock:
+        """What this system's timers and timeouts wait by."""
+        if self._clock is None:
+            raise ActorSystemError(f"actor system {self.name!r} was never started")
+        return self._clock
 
     @property
     def is_running(self) -> bool:

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from actorsys._actor import Actor
+from actorsys._clock import ManualClock, settle
 from actorsys._messages import Terminated
 from actorsys._ref import ActorRef
 from actorsys._system import ActorSystem
 
-__all__ = ["TestProbe"]
+__all__ = ["ManualClock", "TestProbe", "settle"]
 
 M = TypeVar("M")
 

@@ -4,30 +4,24 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping, MutableMapping
-from typing import Any
 
-import structlog
+
+class _OneLine(logging.Formatter):
+    """One line per record: tracebacks are left out."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        quiet = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        return super().format(quiet)
 
 
 def configure_logging(verbose: bool = False) -> None:
-    """Log to stderr: everything from INFO with ``verbose``, otherwise errors only, one line each
-    (tracebacks only with ``verbose``)."""
-
-    def drop_tracebacks(_: Any, __: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
-        if not verbose:
-            event.pop("exc_info", None)
-        return event
-
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            drop_tracebacks,
-            structlog.processors.TimeStamper(fmt="%H:%M:%S"),
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.INFO if verbose else logging.CRITICAL
-        ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    """Log to stderr: everything from INFO with tracebacks when ``verbose``, otherwise errors
+    only, one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    style = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    handler.setFormatter(
+        logging.Formatter(style, "%H:%M:%S") if verbose else _OneLine(style, "%H:%M:%S")
     )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.ERROR)

@@ -11,10 +11,9 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from actorsys import ActorRef, ActorSystem, Extension
 from persistence._errors import PersistenceConfigError, PersistenceError
+from persistence._logging import get_logger
 from persistence.journal._protocol import AtomicWrite, Journal
 from persistence.serialization import Serializer, default_serializer
 from persistence.snapshot._protocol import SnapshotStore
@@ -22,7 +21,7 @@ from persistence.snapshot._protocol import SnapshotStore
 if TYPE_CHECKING:
     from persistence._persistent_actor import _Engine, _InFlight
 
-log = structlog.get_logger("persistence")
+log = get_logger("persistence")
 
 WriteOutcome = list[BaseException | None] | BaseException
 

@@ -26,8 +26,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Literal, TypeVar
 
-import structlog
-
 from actorsys import Actor, ActorContext
 from actorsys._ref import _PromiseRef
 from persistence._completion import Completion
@@ -41,6 +39,7 @@ from persistence._errors import (
     SerializationError,
 )
 from persistence._extension import Persistence, WriteOutcome
+from persistence._logging import get_logger
 from persistence._messages import (
     PERSISTENCE_RESULTS,
     DeleteEventsFailure,
@@ -56,7 +55,7 @@ from persistence._recovery import Recovery, RetentionPolicy
 from persistence.journal._protocol import AtomicWrite, PersistentRecord
 from persistence.snapshot._protocol import SnapshotMetadata, SnapshotSelectionCriteria
 
-log = structlog.get_logger("persistence")
+log = get_logger("persistence")
 
 T = TypeVar("T")
 

@@ -37,7 +37,6 @@ from operator import add, sub
 from typing import Final, Literal
 
 import msgpack
-import structlog
 
 from persistence._errors import (
     JournalClosedError,
@@ -45,6 +44,7 @@ from persistence._errors import (
     JournalError,
     SequenceNrConflictError,
 )
+from persistence._logging import get_logger
 from persistence.journal._file_format import (
     KIND_EVENTS,
     LENGTH_AND_BODY_CRC,
@@ -65,7 +65,7 @@ from persistence.journal._protocol import (
 )
 from persistence.journal._validation import check_atomic_write
 
-log = structlog.get_logger()
+log = get_logger("persistence.journal")
 
 # an accepted write: persistence id, lo, hi, offset in the batch buffer, size, tags per event
 _Accepted = tuple[str, int, int, int, int, "list[Sequence[str]] | None"]

@@ -8,14 +8,13 @@ from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from types import TracebackType
 
-import structlog
-
 from persistence._errors import JournalClosedError
+from persistence._logging import get_logger
 from persistence.query._envelope import EventEnvelope
 from persistence.query._offset_store import OffsetStore
 from persistence.query._queries import EventQueries
 
-log = structlog.get_logger()
+log = get_logger("persistence.query")
 
 Handler = Callable[[EventEnvelope], Awaitable[object] | object]
 """Called once per envelope; may be a plain function or a coroutine function."""

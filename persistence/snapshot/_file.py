@@ -36,16 +36,16 @@ import zlib
 from typing import Any, Final
 
 import msgpack
-import structlog
 
 from persistence._errors import SnapshotStoreError
+from persistence._logging import get_logger
 from persistence.snapshot._protocol import (
     SnapshotMetadata,
     SnapshotSelectionCriteria,
     StoredSnapshot,
 )
 
-log = structlog.get_logger()
+log = get_logger("persistence.snapshot")
 
 MAGIC: Final = b"ASNP"
 FORMAT_VERSION: Final = 1

@@ -22,6 +22,8 @@ def test_actorsys_exports_exactly_the_documented_names() -> None:
         "BackoffOptions",
         "BackoffSupervisor",
         "BoundedMailbox",
+        "Cancellable",
+        "Clock",
         "DEFAULT_STRATEGY",
         "DeadLetter",
         "Directive",
@@ -29,6 +31,7 @@ def test_actorsys_exports_exactly_the_documented_names() -> None:
         "Extension",
         "InvalidActorNameError",
         "Kill",
+        "LoopClock",
         "MailboxFullError",
         "MailboxStats",
         "OneForOneStrategy",
@@ -51,8 +54,8 @@ def test_every_name_in_all_resolves_on_the_package() -> None:
     assert missing == []
 
 
-def test_actorsys_testing_exports_only_the_test_probe() -> None:
-    assert sorted(actorsys.testing.__all__) == ["TestProbe"]
+def test_actorsys_testing_exports_the_probe_and_the_manual_clock() -> None:
+    assert sorted(actorsys.testing.__all__) == ["ManualClock", "TestProbe", "settle"]
 
 
 def test_every_actorsys_error_derives_from_actor_error() -> None:
