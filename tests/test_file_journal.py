@@ -594,3 +594,72 @@ async def test_a_failed_sync_fails_the_batch_and_stops_further_writes_until_reop
     reopened = FileJournal(tmp_path)  # the outcome of the failed write was unknown: it landed
     assert [r.sequence_nr for r in await replayed(reopened, "a")] == [1, 2]
     await reopened.close()
+
+
+# -- opening: one shared open for every waiting caller -------------------------------------------
+
+
+def count_opens(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the journal's opens (its scans of the directory); one entry per open."""
+    opens: list[int] = []
+    real_recover = file_module._recover
+
+    def counting_recover(journal_ref: Any) -> None:
+        opens.append(1)
+        real_recover(journal_ref)
+
+    monkeypatch.setattr(file_module, "_recover", counting_recover)
+    return opens
+
+
+async def test_every_caller_waiting_for_the_first_open_goes_on_as_soon_as_it_is_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opens = count_opens(monkeypatch)
+    journal = FileJournal(tmp_path)
+    callers = [asyncio.ensure_future(journal.highest_sequence_nr(f"id-{n}")) for n in range(2000)]
+    callers.append(asyncio.ensure_future(replayed(journal, "id-0")))
+    writing = asyncio.ensure_future(journal.write([single("id-0", 1)]))
+    await asyncio.wait(callers, return_when=asyncio.FIRST_COMPLETED)
+    # all of them at once, not one more per turn of the event loop
+    assert [caller for caller in callers if not caller.done()] == []
+    assert [caller.result() for caller in callers] == [0] * 2000 + [[]]
+    assert await writing == [None]
+    assert opens == [1]
+    await journal.close()
+
+
+async def test_every_caller_waiting_for_a_failed_open_gets_its_error_and_the_next_call_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    holder = FileJournal(tmp_path)
+    await holder.highest_ordering()
+    opens = count_opens(monkeypatch)
+    journal = FileJournal(tmp_path)
+    results = await asyncio.gather(
+        *(journal.highest_sequence_nr(f"id-{n}") for n in range(100)), return_exceptions=True
+    )
+    assert opens == [1]
+    assert {type(result) for result in results} == {JournalError}
+    assert str(results[0]) == (
+        f"the file journal at {str(tmp_path)!r} is in use by another process "
+        "(or by another FileJournal of this one)"
+    )
+    await holder.close()
+    assert await journal.highest_sequence_nr("id-0") == 0
+    assert opens == [1, 1]
+    await journal.close()
+
+
+async def test_closing_while_callers_wait_for_the_open_fails_them_as_closed(
+    tmp_path: Path,
+) -> None:
+    journal = FileJournal(tmp_path)
+    callers = [asyncio.ensure_future(journal.highest_ordering()) for _ in range(10)]
+    await asyncio.sleep(0)
+    await journal.close()
+    results = await asyncio.gather(*callers, return_exceptions=True)
+    assert {type(result) for result in results} == {JournalClosedError}
+    again = FileJournal(tmp_path)  # the directory was released
+    assert await again.highest_ordering() == 0
+    await again.close()

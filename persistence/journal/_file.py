@@ -270,8 +270,7 @@ class FileJournal:
         self._directory = os.fspath(directory)
         self._fsync: FsyncMode = fsync
         self._segment_size = segment_size
-        self._open_lock = asyncio.Lock()
-        self._opening: asyncio.Future[None] | None = None
+        self._opening: asyncio.Future[None] | None = None  # the open in progress, shared
         self._write_lock = asyncio.Lock()
         self._committer = GroupCommitter(self._flush)
         self._opened = False
@@ -318,29 +317,32 @@ class FileJournal:
         )
 
     async def _ensure_open(self, operation: str) -> None:
+        """Open the journal on first use. Every caller waits on the one shared open, without a
+        lock: when it finishes they all go on at once, and when it fails they all get its error
+        (the next call tries again)."""
         if self._closed:
             raise self._closed_error(operation)
         if self._opened:
             return
-        async with self._open_lock:
-            if self._closed:
-                raise self._closed_error(operation)
-            if self._opened:
-                return
-            if self._opening is None:
-                self._opening = asyncio.get_running_loop().run_in_executor(
-                    None, _recover, weakref.ref(self)
-                )
-            try:
-                # shielded: a cancelled caller leaves the recovery to the next one (or close)
-                await asyncio.shield(self._opening)
-            except asyncio.CancelledError:
-                raise
-            except BaseException:
+        opening = self._opening
+        if opening is None:
+            opening = self._opening = asyncio.get_running_loop().run_in_executor(
+                None, _recover, weakref.ref(self)
+            )
+        try:
+            # shielded: a cancelled caller leaves the open running for the others (or close)
+            await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            if self._opening is opening:
                 self._opening = None
-                raise
-            self._opening = None
+            raise
+        if self._closed:  # close() took the opened journal over meanwhile
+            raise self._closed_error(operation)
+        if not self._opened:  # the first caller to resume finishes the open for everyone
             self._opened = True
+            self._opening = None
             if self._fsync == "batch":
                 self._syncer = asyncio.get_running_loop().create_task(self._sync_in_batches())
 
@@ -455,14 +457,14 @@ class FileJournal:
         if self._closed:
             return
         self._closed = True
-        async with self._open_lock:
-            if self._opening is not None:  # a recovery whose caller was cancelled
-                opening, self._opening = self._opening, None
-                with contextlib.suppress(Exception):
-                    await opening
-                self._opened = not opening.cancelled() and opening.exception() is None
-            if not self._opened:
-                return
+        opening, self._opening = self._opening, None
+        if opening is not None:  # an open still running, or not yet taken over by a caller
+            with contextlib.suppress(Exception):
+                await opening
+            if not opening.cancelled() and opening.exception() is None:
+                self._opened = True
+        if not self._opened:
+            return
         await self._committer.drain()
         if self._syncer is not None:
             self._syncer_stopping = True
