@@ -125,7 +125,9 @@ def _verify(url: str, out: TextIO) -> int:
         torn_path, torn = scan.torn
         out.write(
             f"torn tail: {torn_path} at offset {torn.offset}, {torn.size} bytes ({torn.reason}): a "
-            "write cut short by a crash, never acknowledged; the next open truncates it\n"
+            "write cut short by a crash or a damaged last record, possibly acknowledged (the "
+            "files do not record the fsync mode they were written with); the next read-write "
+            "open truncates it\n"
         )
     return 0
 

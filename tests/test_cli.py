@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -127,9 +128,59 @@ def test_verify_reports_a_torn_tail_but_leaves_it_for_the_next_open(
     out = capsys.readouterr().out.splitlines()
     assert out[1] == (
         f"torn tail: {segment} at offset {size}, 3 bytes (incomplete record header): a write cut "
-        "short by a crash, never acknowledged; the next open truncates it"
+        "short by a crash or a damaged last record, possibly acknowledged (the files do not "
+        "record the fsync mode they were written with); the next read-write open truncates it"
     )
     assert segment.stat().st_size == size + 3
+
+
+def test_verify_calls_a_bad_last_record_possibly_acknowledged_even_if_written_synced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_journal(tmp_path)  # written with fsync="always": every write was synced, then acked
+    segment = tmp_path / "00000001.log"
+    data = bytearray(segment.read_bytes())
+    data[-1] ^= 0x01  # media damage to the last, acknowledged record
+    segment.write_bytes(bytes(data))
+    assert main(["verify", f"file:{tmp_path}"]) == 0
+    torn = capsys.readouterr().out.splitlines()[1]
+    assert torn.startswith(f"torn tail: {segment} at offset ")
+    assert "(record body checksum mismatch): " in torn
+    assert "possibly acknowledged" in torn
+    assert "never acknowledged" not in torn
+
+
+def segments(directory: Path) -> list[str]:
+    return [name for name in os.listdir(directory) if name.endswith(".log")]
+
+
+@pytest.mark.parametrize(
+    ("missing", "following"), [("00000001.log", "00000002.log"), ("00000002.log", "00000003.log")]
+)
+def test_verify_exits_1_naming_a_missing_segment(
+    tmp_path: Path, missing: str, following: str
+) -> None:
+    async def write_three_segments() -> None:
+        journal = FileJournal(tmp_path, segment_size=256)
+        seq = 0
+        while len(segments(tmp_path)) < 3:
+            seq += 1
+            record = PersistentRecord("a", seq, "Counted", msgpack.packb(seq), "w", seq)
+            assert await journal.write([AtomicWrite([record])]) == [None]
+        await journal.close()
+
+    asyncio.run(write_three_segments())
+    (tmp_path / missing).unlink()
+    result = run("verify", f"file:{tmp_path}")
+    assert (result.returncode, result.stderr) == (1, "")
+    corrupted, checked = result.stdout.splitlines()
+    assert corrupted == (
+        f"corrupted: {tmp_path / missing} at offset 0: segment file is missing, but {following} "
+        "exists: segments are numbered from 1 without gaps and never removed; restore it from a "
+        "backup"
+    )
+    assert checked.startswith("checked ")
+    assert (checked == "checked 0 good records before it") == (missing == "00000001.log")
 
 
 def test_verify_exits_1_naming_the_file_and_offset_of_corruption(tmp_path: Path) -> None:

@@ -2,11 +2,16 @@
 
 A journal is a directory. Its files::
 
-    directory      := "LOCK" segment+
+    directory      := ["LOCK"] segment*
     segment        := "%08d.log", numbered from 1 without gaps; appends go to the highest
 
-The lock file is held with ``flock`` by the one process that has the journal open. Each segment
-is a header followed by records; a record never spans two segments::
+The lock file is held with ``flock`` by the one process that has the journal open. A directory
+without segments is an empty journal; the first writer creates ``00000001.log``. Segment files
+are never removed: deleting events appends a ``deletion`` record. So a missing number,
+``00000001.log`` included, is damage (a file lost or deleted by hand) and is reported as
+corruption naming the missing file; only the loss of the newest segments cannot be told from a
+shorter journal. Each segment is a header followed by records; a record never spans two
+segments::
 
     segment_file   := segment_header record*
     segment_header := "AJNL" version:u8 (= 1) reserved:u8[3] (= 0)
@@ -33,15 +38,19 @@ length field is reported as corruption instead of looking like a record cut shor
 Recovery on open scans every record and checks both checksums:
 
 - A bad record at the tail of the last segment (fewer bytes left than a header or its body, a
-  checksum mismatch with no valid record after it) is a write torn by a crash: the segment is
-  truncated before it and a warning is logged. With ``fsync="always"`` such a write was never
-  acknowledged.
+  checksum mismatch with no valid record after it) is taken for a write torn by a crash: the
+  open truncates the segment before it and logs a warning naming the file, the offset and the
+  bytes dropped. It was possibly acknowledged: a write cut short by a crash is never
+  acknowledged with ``fsync="always"``, but with ``"batch"`` or ``"never"`` a power loss can
+  tear acknowledged writes, damage to a synced last record looks the same, and the files do not
+  record the fsync mode they were written with.
 - A bad record anywhere else (a valid record follows it, or it lies in an earlier segment), a
-  body that is not a valid record, or orderings that do not increase is corruption:
-  :class:`~persistence.JournalCorruptedError` names the file and the offset and nothing is
-  repaired. Torn writes only happen at the end of the log: a process killed with SIGKILL leaves
-  whole ``write`` calls in the page cache, and after a power loss only the unsynced tail can be
-  damaged (segments are synced before the next one is started, in every fsync mode).
+  body that is not a valid record, orderings that do not increase, or a missing segment is
+  corruption: :class:`~persistence.JournalCorruptedError` names the file and the offset and
+  nothing is repaired. Torn writes only happen at the end of the log: a process killed with
+  SIGKILL leaves whole ``write`` calls in the page cache, and after a power loss only the
+  unsynced tail can be damaged (segments are synced before the next one is started, in every
+  fsync mode).
 """
 
 from __future__ import annotations
@@ -264,10 +273,13 @@ class JournalScan:
     def records(self) -> Iterator[tuple[int, int, int, Any]]:
         segments = self.segments
         for index, (number, path) in enumerate(segments):
-            if index and number != segments[index - 1][0] + 1:
-                missing = segment_name(segments[index - 1][0] + 1)
+            expected = segments[index - 1][0] + 1 if index else 1
+            if number != expected:
                 raise JournalCorruptedError(
-                    os.path.join(self.directory, missing), 0, "segment file is missing"
+                    os.path.join(self.directory, segment_name(expected)),
+                    0,
+                    f"segment file is missing, but {segment_name(number)} exists: segments are "
+                    "numbered from 1 without gaps and never removed; restore it from a backup",
                 )
             is_last = index == len(segments) - 1
             with open(path, "rb") as file:
