@@ -280,15 +280,16 @@ async def test_a_missing_segment_is_corruption_naming_it_on_replay(
     await write_segments(tmp_path, 3)
     (tmp_path / missing).unlink()
     before = sorted(os.listdir(tmp_path))
-    journal = FileJournal(tmp_path, segment_size=256)
-    with pytest.raises(JournalCorruptedError) as raised:
-        await replay_numbers(journal)
-    assert (raised.value.path, raised.value.offset) == (str(tmp_path / missing), 0)
-    assert raised.value.reason == (
-        f"segment file is missing, but {following} exists: segments are numbered from 1 "
-        "without gaps and never removed; restore it from a backup"
-    )
-    await journal.close()
+    for read_only in (False, True):
+        journal = FileJournal(tmp_path, segment_size=256, read_only=read_only)
+        with pytest.raises(JournalCorruptedError) as raised:
+            await replay_numbers(journal)
+        assert (raised.value.path, raised.value.offset) == (str(tmp_path / missing), 0)
+        assert raised.value.reason == (
+            f"segment file is missing, but {following} exists: segments are numbered from 1 "
+            "without gaps and never removed; restore it from a backup"
+        )
+        await journal.close()
     assert sorted(os.listdir(tmp_path)) == before  # nothing created in its place
 
 
