@@ -397,7 +397,8 @@ async def test_a_second_opener_of_the_directory_is_refused_while_the_first_is_op
         await second.highest_ordering()
     assert str(raised.value) == (
         f"the file journal at {str(tmp_path)!r} is in use by another process "
-        "(or by another FileJournal of this one)"
+        "(or by another FileJournal of this one); close that one first, or open this one with "
+        "read_only=True to only read"
     )
     await first.close()
     assert await second.highest_ordering() == 0
@@ -645,7 +646,8 @@ async def test_every_caller_waiting_for_a_failed_open_gets_its_error_and_the_nex
     assert {type(result) for result in results} == {JournalError}
     assert str(results[0]) == (
         f"the file journal at {str(tmp_path)!r} is in use by another process "
-        "(or by another FileJournal of this one)"
+        "(or by another FileJournal of this one); close that one first, or open this one with "
+        "read_only=True to only read"
     )
     await holder.close()
     assert await journal.highest_sequence_nr("id-0") == 0

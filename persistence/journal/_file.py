@@ -464,7 +464,8 @@ class FileJournal:
             os.close(lock_fd)
             raise JournalError(
                 f"the file journal at {directory!r} is in use by another process "
-                "(or by another FileJournal of this one)"
+                "(or by another FileJournal of this one); close that one first, or open this one "
+                "with read_only=True to only read"
             ) from None
         except OSError as exc:
             os.close(lock_fd)
