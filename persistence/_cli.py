@@ -10,6 +10,11 @@ URLs as for :func:`persistence._urls.open_journal`: ``file:DIR`` (a
 :class:`~persistence.journal.FileJournal` directory) or ``sqlite:PATH``.
 Exit status: 0 on success, 1 when ``verify`` finds damage, 2 on any other error (one line on
 stderr).
+
+A file journal is only read: opened with ``read_only=True``, it is neither locked nor changed, so
+the commands work on read-only media and while an application has the journal open (they see the
+records complete when they started). A torn tail is reported as a warning on stderr and left for
+the application's next open to truncate.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any, TextIO
 
 from persistence._errors import JournalCorruptedError, PersistenceError
 from persistence._urls import open_journal
+from persistence.journal._file import FileJournal
 from persistence.journal._file_format import KIND_EVENTS, JournalScan
 from persistence.journal._protocol import Journal, PersistentRecord, ReadJournal
 from persistence.serialization import Serializer
@@ -38,7 +44,7 @@ class CliError(Exception):
 
 def _locate(url: str) -> tuple[Journal, str, str]:
     """The (not yet opened) journal behind ``url``, its scheme and path. The journal must
-    already exist: the CLI never creates one."""
+    already exist: the CLI never creates one, and opens a file journal read-only."""
     journal = open_journal(url)  # checks the URL; touches nothing
     scheme, _, rest = url.partition(":")
     path = rest.partition("?")[0]
@@ -48,6 +54,8 @@ def _locate(url: str) -> tuple[Journal, str, str]:
         raise CliError(f"no file journal at {path!r}: the directory does not exist")
     if scheme == "sqlite" and not os.path.isfile(path):
         raise CliError(f"no sqlite journal at {path!r}: the file does not exist")
+    if scheme == "file":
+        journal = FileJournal(path, read_only=True)
     return journal, scheme, path
 
 
@@ -125,7 +133,9 @@ def _verify(url: str, out: TextIO) -> int:
         torn_path, torn = scan.torn
         out.write(
             f"torn tail: {torn_path} at offset {torn.offset}, {torn.size} bytes ({torn.reason}): a "
-            "write cut short by a crash, never acknowledged; the next open truncates it\n"
+            "write cut short by a crash or a damaged last record, possibly acknowledged (the "
+            "files do not record the fsync mode they were written with); the next read-write "
+            "open truncates it\n"
         )
     return 0
 

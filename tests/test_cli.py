@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
+from persistence import JournalError
 from persistence._cli import main
 from persistence.journal import AtomicWrite, FileJournal, PersistentRecord, SqliteJournal
 
@@ -127,9 +129,59 @@ def test_verify_reports_a_torn_tail_but_leaves_it_for_the_next_open(
     out = capsys.readouterr().out.splitlines()
     assert out[1] == (
         f"torn tail: {segment} at offset {size}, 3 bytes (incomplete record header): a write cut "
-        "short by a crash, never acknowledged; the next open truncates it"
+        "short by a crash or a damaged last record, possibly acknowledged (the files do not "
+        "record the fsync mode they were written with); the next read-write open truncates it"
     )
     assert segment.stat().st_size == size + 3
+
+
+def test_verify_calls_a_bad_last_record_possibly_acknowledged_even_if_written_synced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_journal(tmp_path)  # written with fsync="always": every write was synced, then acked
+    segment = tmp_path / "00000001.log"
+    data = bytearray(segment.read_bytes())
+    data[-1] ^= 0x01  # media damage to the last, acknowledged record
+    segment.write_bytes(bytes(data))
+    assert main(["verify", f"file:{tmp_path}"]) == 0
+    torn = capsys.readouterr().out.splitlines()[1]
+    assert torn.startswith(f"torn tail: {segment} at offset ")
+    assert "(record body checksum mismatch): " in torn
+    assert "possibly acknowledged" in torn
+    assert "never acknowledged" not in torn
+
+
+def segments(directory: Path) -> list[str]:
+    return [name for name in os.listdir(directory) if name.endswith(".log")]
+
+
+@pytest.mark.parametrize(
+    ("missing", "following"), [("00000001.log", "00000002.log"), ("00000002.log", "00000003.log")]
+)
+def test_verify_exits_1_naming_a_missing_segment(
+    tmp_path: Path, missing: str, following: str
+) -> None:
+    async def write_three_segments() -> None:
+        journal = FileJournal(tmp_path, segment_size=256)
+        seq = 0
+        while len(segments(tmp_path)) < 3:
+            seq += 1
+            record = PersistentRecord("a", seq, "Counted", msgpack.packb(seq), "w", seq)
+            assert await journal.write([AtomicWrite([record])]) == [None]
+        await journal.close()
+
+    asyncio.run(write_three_segments())
+    (tmp_path / missing).unlink()
+    result = run("verify", f"file:{tmp_path}")
+    assert (result.returncode, result.stderr) == (1, "")
+    corrupted, checked = result.stdout.splitlines()
+    assert corrupted == (
+        f"corrupted: {tmp_path / missing} at offset 0: segment file is missing, but {following} "
+        "exists: segments are numbered from 1 without gaps and never removed; restore it from a "
+        "backup"
+    )
+    assert checked.startswith("checked ")
+    assert (checked == "checked 0 good records before it") == (missing == "00000001.log")
 
 
 def test_verify_exits_1_naming_the_file_and_offset_of_corruption(tmp_path: Path) -> None:
@@ -193,20 +245,93 @@ def test_errors_print_one_line_and_exit_2(tmp_path: Path, args: list[str], messa
     assert result.stderr == message.format(tmp=tmp_path) + "\n"
 
 
-def test_a_journal_open_elsewhere_is_an_error_not_a_traceback(tmp_path: Path) -> None:
-    async def hold_open_and_run() -> subprocess.CompletedProcess[str]:
-        journal = FileJournal(tmp_path)
-        await journal.highest_ordering()
-        try:
-            return await asyncio.to_thread(run, "ids", f"file:{tmp_path}")
-        finally:
-            await journal.close()
+def directory_state(directory: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every file of ``directory`` with its size, modification time and contents."""
+    return {
+        path.name: (path.stat().st_size, path.stat().st_mtime_ns, path.read_bytes())
+        for path in sorted(directory.iterdir())
+    }
 
-    result = asyncio.run(hold_open_and_run())
-    assert result.returncode == 2
+
+HOLD_OPEN = """
+import asyncio, sys
+from persistence.journal import FileJournal
+
+async def main():
+    journal = FileJournal(sys.argv[1])
+    await journal.highest_ordering()
+    print("open", flush=True)
+    await asyncio.to_thread(sys.stdin.read)
+    await journal.close()
+
+asyncio.run(main())
+"""
+
+
+def test_ids_and_dump_read_a_journal_another_process_holds_open_and_change_nothing(
+    tmp_path: Path,
+) -> None:
+    make_journal(tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_OPEN, str(tmp_path)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "open\n"
+        before = directory_state(tmp_path)
+        with pytest.raises(JournalError, match="is in use by another process"):
+            asyncio.run(FileJournal(tmp_path).highest_ordering())  # the lock is held
+
+        ids = run("ids", f"file:{tmp_path}")
+        dump = run("dump", f"file:{tmp_path}", "acc-2")
+        assert (ids.returncode, ids.stdout, ids.stderr) == (0, "acc-2\nacc-1\n", "")
+        assert (dump.returncode, dump.stderr) == (0, "")
+        assert [json.loads(line)["sequence_nr"] for line in dump.stdout.splitlines()] == [1, 2]
+        assert directory_state(tmp_path) == before
+    finally:
+        holder.communicate(timeout=30)
+    assert holder.returncode == 0
+
+
+def test_ids_creates_no_lock_file_in_a_copy_of_the_segments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_journal(tmp_path)
+    (tmp_path / "LOCK").unlink()
+    before = directory_state(tmp_path)
+    assert main(["ids", f"file:{tmp_path}"]) == 0
+    assert main(["dump", f"file:{tmp_path}", "acc-1"]) == 0
+    assert capsys.readouterr().out.startswith("acc-2\nacc-1\n{")
+    assert directory_state(tmp_path) == before
+
+
+def test_ids_reports_a_torn_tail_on_stderr_and_leaves_it(tmp_path: Path) -> None:
+    make_journal(tmp_path)
+    segment = tmp_path / "00000001.log"
+    size = segment.stat().st_size
+    with segment.open("ab") as file:
+        file.write(b"\x00\x01\x02")
+    before = directory_state(tmp_path)
+    result = run("ids", f"file:{tmp_path}")
+    assert (result.returncode, result.stdout) == (0, "acc-2\nacc-1\n")
     assert result.stderr == (
-        f"error: the file journal at {str(tmp_path)!r} is in use by another process (or by "
-        "another FileJournal of this one)\n"
+        f"journal_torn_tail_ignored path={str(segment)!r} offset={size} ignored_bytes=3 "
+        "reason='incomplete record header'\n"
+    )
+    assert directory_state(tmp_path) == before
+
+
+def test_an_unreadable_segment_is_one_line_on_stderr_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "00000001.log").mkdir()
+    result = run("ids", f"file:{tmp_path}")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: cannot read the journal segment {str(tmp_path / '00000001.log')!r}: Is a "
+        "directory; a directory is in the way: move it elsewhere, the journal needs a file there\n"
     )
 
 

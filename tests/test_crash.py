@@ -256,20 +256,78 @@ async def test_a_damaged_tail_of_an_earlier_segment_is_corruption_not_a_torn_wri
     await reopened.close()
 
 
-async def test_a_missing_segment_between_others_is_corruption(tmp_path: Path) -> None:
-    journal = FileJournal(tmp_path, segment_size=256)
-    for seq in range(1, 30):
+def segments(directory: Path) -> list[str]:
+    return [name for name in os.listdir(directory) if name.endswith(".log")]
+
+
+async def write_segments(directory: Path, count: int) -> None:
+    """Write events of ``a`` until the journal has ``count`` segment files."""
+    journal = FileJournal(directory, segment_size=256)
+    seq = 0
+    while len(segments(directory)) < count:
+        seq += 1
         await journal.write([AtomicWrite([record("a", seq)])])
     await journal.close()
-    (tmp_path / "00000002.log").unlink()
+    assert len(segments(directory)) == count
+
+
+@pytest.mark.parametrize(
+    ("missing", "following"), [("00000001.log", "00000002.log"), ("00000002.log", "00000003.log")]
+)
+async def test_a_missing_segment_is_corruption_naming_it_on_replay(
+    tmp_path: Path, missing: str, following: str
+) -> None:
+    await write_segments(tmp_path, 3)
+    (tmp_path / missing).unlink()
+    before = sorted(os.listdir(tmp_path))
+    for read_only in (False, True):
+        journal = FileJournal(tmp_path, segment_size=256, read_only=read_only)
+        with pytest.raises(JournalCorruptedError) as raised:
+            await replay_numbers(journal)
+        assert (raised.value.path, raised.value.offset) == (str(tmp_path / missing), 0)
+        assert raised.value.reason == (
+            f"segment file is missing, but {following} exists: segments are numbered from 1 "
+            "without gaps and never removed; restore it from a backup"
+        )
+        await journal.close()
+    assert sorted(os.listdir(tmp_path)) == before  # nothing created in its place
+
+
+async def test_deleting_events_keeps_every_segment_so_reopening_finds_no_gap(
+    tmp_path: Path,
+) -> None:
+    await write_segments(tmp_path, 3)
+    journal = FileJournal(tmp_path, segment_size=256)
+    highest = await journal.highest_sequence_nr("a")
+    await journal.delete_to("a", highest - 1)
+    await journal.close()
+    assert (tmp_path / "00000001.log").exists()
     reopened = FileJournal(tmp_path, segment_size=256)
-    with pytest.raises(JournalCorruptedError) as raised:
-        await reopened.highest_ordering()
-    assert (raised.value.path, raised.value.reason) == (
-        str(tmp_path / "00000002.log"),
-        "segment file is missing",
-    )
+    assert await replay_numbers(reopened) == [highest]
     await reopened.close()
+
+
+async def test_a_torn_segment_header_is_truncated_to_a_fresh_header_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    await write_segments(tmp_path, 2)
+    last = tmp_path / "00000002.log"
+    last.write_bytes(b"AJN")  # the crash hit while the segment was being created
+    journal = FileJournal(tmp_path, segment_size=256)
+    with capture_logs() as logs:
+        numbers = await replay_numbers(journal)
+    [warning] = logs
+    assert warning == {
+        "event": "journal_torn_tail_truncated",
+        "log_level": "warning",
+        "path": str(last),
+        "offset": 0,
+        "dropped_bytes": 3,
+        "reason": "incomplete segment header",
+    }
+    assert last.read_bytes() == b"AJNL\x01\x00\x00\x00"
+    assert await journal.write([AtomicWrite([record("a", numbers[-1] + 1)])]) == [None]
+    await journal.close()
 
 
 async def test_damage_after_opening_is_reported_on_replay_not_returned(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import fcntl
 import gc
 import os
 import struct
@@ -395,7 +397,8 @@ async def test_a_second_opener_of_the_directory_is_refused_while_the_first_is_op
         await second.highest_ordering()
     assert str(raised.value) == (
         f"the file journal at {str(tmp_path)!r} is in use by another process "
-        "(or by another FileJournal of this one)"
+        "(or by another FileJournal of this one); close that one first, or open this one with "
+        "read_only=True to only read"
     )
     await first.close()
     assert await second.highest_ordering() == 0
@@ -594,3 +597,313 @@ async def test_a_failed_sync_fails_the_batch_and_stops_further_writes_until_reop
     reopened = FileJournal(tmp_path)  # the outcome of the failed write was unknown: it landed
     assert [r.sequence_nr for r in await replayed(reopened, "a")] == [1, 2]
     await reopened.close()
+
+
+# -- opening: one shared open for every waiting caller -------------------------------------------
+
+
+def count_opens(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the journal's opens (its scans of the directory); one entry per open."""
+    opens: list[int] = []
+    real_recover = file_module._recover
+
+    def counting_recover(journal_ref: Any) -> None:
+        opens.append(1)
+        real_recover(journal_ref)
+
+    monkeypatch.setattr(file_module, "_recover", counting_recover)
+    return opens
+
+
+async def test_every_caller_waiting_for_the_first_open_goes_on_as_soon_as_it_is_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opens = count_opens(monkeypatch)
+    journal = FileJournal(tmp_path)
+    callers = [asyncio.ensure_future(journal.highest_sequence_nr(f"id-{n}")) for n in range(2000)]
+    callers.append(asyncio.ensure_future(replayed(journal, "id-0")))
+    writing = asyncio.ensure_future(journal.write([single("id-0", 1)]))
+    await asyncio.wait(callers, return_when=asyncio.FIRST_COMPLETED)
+    # all of them at once, not one more per turn of the event loop
+    assert [caller for caller in callers if not caller.done()] == []
+    assert [caller.result() for caller in callers] == [0] * 2000 + [[]]
+    assert await writing == [None]
+    assert opens == [1]
+    await journal.close()
+
+
+async def test_every_caller_waiting_for_a_failed_open_gets_its_error_and_the_next_call_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    holder = FileJournal(tmp_path)
+    await holder.highest_ordering()
+    opens = count_opens(monkeypatch)
+    journal = FileJournal(tmp_path)
+    results = await asyncio.gather(
+        *(journal.highest_sequence_nr(f"id-{n}") for n in range(100)), return_exceptions=True
+    )
+    assert opens == [1]
+    assert {type(result) for result in results} == {JournalError}
+    assert str(results[0]) == (
+        f"the file journal at {str(tmp_path)!r} is in use by another process "
+        "(or by another FileJournal of this one); close that one first, or open this one with "
+        "read_only=True to only read"
+    )
+    await holder.close()
+    assert await journal.highest_sequence_nr("id-0") == 0
+    assert opens == [1, 1]
+    await journal.close()
+
+
+async def test_closing_while_callers_wait_for_the_open_fails_them_as_closed(
+    tmp_path: Path,
+) -> None:
+    journal = FileJournal(tmp_path)
+    callers = [asyncio.ensure_future(journal.highest_ordering()) for _ in range(10)]
+    await asyncio.sleep(0)
+    await journal.close()
+    results = await asyncio.gather(*callers, return_exceptions=True)
+    assert {type(result) for result in results} == {JournalClosedError}
+    again = FileJournal(tmp_path)  # the directory was released
+    assert await again.highest_ordering() == 0
+    await again.close()
+
+
+# -- read-only ----------------------------------------------------------------------------------
+
+
+def directory_state(directory: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every file of ``directory`` with its size, modification time and contents."""
+    return {
+        path.name: (path.stat().st_size, path.stat().st_mtime_ns, path.read_bytes())
+        for path in sorted(directory.iterdir())
+    }
+
+
+async def write_sample(directory: Path) -> None:
+    journal = FileJournal(directory, segment_size=256)
+    await journal.write([AtomicWrite([event("a", 1, tags=("t",)), event("a", 2)])])
+    for seq in range(1, 6):
+        await journal.write([single("b", seq, tags=("t",))])
+    await journal.delete_to("b", 2)
+    await journal.close()
+
+
+async def test_a_read_only_journal_reads_everything_and_creates_locks_or_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    await write_sample(tmp_path)
+    (tmp_path / "LOCK").unlink()  # e.g. a copy of the segments on read-only media
+    before = directory_state(tmp_path)
+    assert len([name for name in before if name.endswith(".log")]) > 1
+
+    journal = FileJournal(tmp_path, read_only=True)
+    assert journal.read_only
+    assert await journal.persistence_ids() == ["a", "b"]
+    assert [r.sequence_nr for r in await replayed(journal, "a")] == [1, 2]
+    assert [r.sequence_nr for r in await replayed(journal, "b")] == [3, 4, 5]
+    assert await journal.highest_sequence_nr("b") == 5
+    tagged = [r.record.sequence_nr async for page in journal.events_by_tag("t") for r in page]
+    assert tagged == [1, 3, 4, 5]
+    assert await journal.highest_ordering() == 7
+    assert repr(journal) == f"<FileJournal {str(tmp_path)!r} read-only open>"
+    await journal.close()
+    assert directory_state(tmp_path) == before
+
+
+async def test_a_read_only_journal_reads_while_a_writer_holds_the_journal_open(
+    tmp_path: Path,
+) -> None:
+    writer = FileJournal(tmp_path)
+    await writer.write([single("a", 1), single("a", 2)])
+    reader = FileJournal(tmp_path, read_only=True)
+    assert [r.sequence_nr for r in await replayed(reader, "a")] == [1, 2]
+    await writer.write([single("a", 3)])  # written after the reader opened: not seen by it
+    assert [r.sequence_nr for r in await replayed(reader, "a")] == [1, 2]
+    await reader.close()
+    assert [r.sequence_nr for r in await replayed(writer, "a")] == [1, 2, 3]
+    await writer.close()
+
+
+async def test_a_read_only_journal_leaves_a_torn_tail_and_logs_that_it_ignored_it(
+    tmp_path: Path, logs: list[dict[str, Any]]
+) -> None:
+    journal = FileJournal(tmp_path)
+    await journal.write([single("a", 1)])
+    await journal.close()
+    segment = tmp_path / "00000001.log"
+    size = segment.stat().st_size
+    with segment.open("ab") as file:
+        file.write(b"\x05\x00\x00")
+    before = directory_state(tmp_path)
+
+    reader = FileJournal(tmp_path, read_only=True)
+    assert [r.sequence_nr for r in await replayed(reader, "a")] == [1]
+    await reader.close()
+    assert directory_state(tmp_path) == before
+    [warning] = [entry for entry in logs if entry["event"].startswith("journal_torn_tail")]
+    assert warning == {
+        "event": "journal_torn_tail_ignored",
+        "log_level": "warning",
+        "path": str(segment),
+        "offset": size,
+        "ignored_bytes": 3,
+        "reason": "incomplete record header",
+    }
+
+
+async def test_a_read_only_journal_refuses_writes_and_deletions(tmp_path: Path) -> None:
+    await write_sample(tmp_path)
+    before = directory_state(tmp_path)
+    journal = FileJournal(tmp_path, read_only=True)
+    with pytest.raises(JournalError) as raised:
+        await journal.write([single("a", 3)])
+    assert type(raised.value) is JournalError
+    assert str(raised.value) == (
+        f"cannot write: the file journal at {str(tmp_path)!r} is open read-only; open it without "
+        "read_only=True to change it"
+    )
+    with pytest.raises(JournalError, match=r"^cannot delete events: .* is open read-only"):
+        await journal.delete_to("a", 1)
+    assert [r.sequence_nr for r in await replayed(journal, "a")] == [1, 2]
+    await journal.close()
+    with pytest.raises(JournalClosedError, match=r"^cannot write: .* is closed$"):
+        await journal.write([single("a", 3)])
+    assert directory_state(tmp_path) == before
+
+
+async def test_a_read_only_journal_of_a_missing_directory_raises_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "missing"
+    journal = FileJournal(missing, read_only=True)
+    with pytest.raises(JournalError) as raised:
+        await journal.persistence_ids()
+    assert str(raised.value) == (
+        f"no file journal at {str(missing)!r}: the directory does not exist (a read-only journal "
+        "creates nothing)"
+    )
+    assert not missing.exists()
+    await journal.close()
+
+
+def refuse_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make this process see read-only media (as root, chmod would not stop it): every attempt
+    to create, open for writing, lock or change a file fails with EROFS; returns the attempts."""
+    attempts: list[str] = []
+    writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+    real_open = os.open
+
+    def read_only_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & writing:
+            attempts.append(f"open {path}")
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    def refused(name: str) -> Callable[..., Any]:
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            attempts.append(name)
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+        return refuse
+
+    monkeypatch.setattr(os, "open", read_only_open)
+    for name in ("makedirs", "mkdir", "ftruncate", "truncate", "unlink", "rename", "replace"):
+        monkeypatch.setattr(os, name, refused(name))
+    monkeypatch.setattr(fcntl, "flock", refused("flock"))
+    return attempts
+
+
+async def test_a_read_only_journal_works_on_read_only_media(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await write_sample(tmp_path)
+    last_segment = max(name for name in os.listdir(tmp_path) if name.endswith(".log"))
+    with (tmp_path / last_segment).open("ab") as file:
+        file.write(b"torn")  # a torn tail, which a read-write open would truncate
+    attempts = refuse_writes(monkeypatch)
+
+    journal = FileJournal(tmp_path, read_only=True)
+    assert await journal.persistence_ids() == ["a", "b"]
+    assert [r.sequence_nr for r in await replayed(journal, "b")] == [3, 4, 5]
+    await journal.close()
+    assert attempts == []
+
+
+async def test_a_read_write_open_on_read_only_media_says_to_open_it_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await write_sample(tmp_path)
+    refuse_writes(monkeypatch)
+    journal = FileJournal(tmp_path)
+    with pytest.raises(JournalError) as raised:
+        await journal.highest_ordering()
+    assert str(raised.value) == (
+        f"cannot open the journal's lock file {str(tmp_path / 'LOCK')!r}: Read-only file system; "
+        "the file system is read-only: to read the journal there, open it with "
+        "FileJournal(directory, read_only=True), as `python -m persistence` does"
+    )
+    await journal.close()
+
+
+# -- operating-system failures are journal errors -------------------------------------------------
+
+
+async def test_a_directory_where_the_lock_file_should_be_is_a_journal_error(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "LOCK").mkdir()
+    journal = FileJournal(tmp_path)
+    with pytest.raises(JournalError) as raised:
+        await journal.highest_ordering()
+    assert str(raised.value) == (
+        f"cannot open the journal's lock file {str(tmp_path / 'LOCK')!r}: Is a directory; a "
+        "directory is in the way: move it elsewhere, the journal needs a file there"
+    )
+    assert isinstance(raised.value.__cause__, IsADirectoryError)
+    await journal.close()
+
+
+async def test_a_file_where_the_journal_directory_should_be_is_a_journal_error(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal"
+    path.write_bytes(b"not a directory")
+    journal = FileJournal(path)
+    with pytest.raises(JournalError) as raised:
+        await journal.highest_ordering()
+    assert str(raised.value) == (
+        f"cannot create the journal directory {str(path)!r}: File exists; a file is in the way: "
+        "the journal needs a directory there"
+    )
+    await journal.close()
+
+
+async def test_an_unreadable_segment_is_a_journal_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "00000001.log").mkdir()
+    for read_only in (False, True):
+        journal = FileJournal(tmp_path, read_only=read_only)
+        with pytest.raises(JournalError) as raised:
+            await journal.highest_ordering()
+        assert str(raised.value) == (
+            f"cannot read the journal segment {str(tmp_path / '00000001.log')!r}: Is a directory; "
+            "a directory is in the way: move it elsewhere, the journal needs a file there"
+        )
+        await journal.close()
+
+
+async def test_a_segment_removed_while_open_fails_replay_with_a_journal_error(
+    tmp_path: Path,
+) -> None:
+    await write_sample(tmp_path)
+    journal = FileJournal(tmp_path, segment_size=256)
+    assert await journal.highest_sequence_nr("a") == 2
+    segment = tmp_path / "00000001.log"
+    segment.unlink()
+    with pytest.raises(JournalError) as raised:
+        await replayed(journal, "a")
+    assert str(raised.value) == (
+        f"cannot read the journal segment {str(segment)!r} at offset 8: No such file or "
+        "directory; it disappeared: were the journal's files moved or deleted while in use?"
+    )
+    await journal.close()

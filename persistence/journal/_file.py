@@ -18,7 +18,13 @@ Durability (``fsync``):
 
 The journal is single-process: opening it takes an exclusive ``flock`` on ``LOCK`` in the
 directory, so a second opener (another process, or another instance in this one) fails cleanly
-instead of interleaving writes.
+instead of interleaving writes. ``read_only=True`` opens it for reading only: nothing is created,
+locked, truncated or written (it works on read-only media and while a writer has the journal
+open, and sees the records that were complete when it was opened).
+
+Failures of the operating system (a missing or unreadable file, a directory where ``LOCK``
+should be, a full disk) are raised as :class:`~persistence.JournalError` naming the path and
+what to do.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import warnings
 import weakref
 import zlib
 from array import array
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from operator import add, sub
 from typing import Final, Literal
 
@@ -54,6 +60,7 @@ from persistence.journal._file_format import (
     SEGMENT_HEADER_SIZE,
     JournalScan,
     encode_deletion,
+    os_error,
     segment_name,
 )
 from persistence.journal._group_commit import GroupCommitter, WriteResults
@@ -148,6 +155,15 @@ def _sync_directory(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _os_errors(action: str, path: str) -> Iterator[None]:
+    """Raise an ``OSError`` of the block as a :class:`~persistence.JournalError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise os_error(action, path, exc) from exc
 
 
 class _IdIndex:
@@ -250,7 +266,9 @@ class FileJournal:
     storing events in append-only segment files in ``directory``.
 
     ``fsync`` chooses durability (see the module docstring); ``segment_size`` is the size in
-    bytes at which appends move on to a new segment file. Nothing is touched until first use.
+    bytes at which appends move on to a new segment file. ``read_only=True`` only reads an
+    existing journal: it creates, locks and changes nothing, leaves a torn tail in place (logging
+    that it ignored it), and refuses writes and deletions. Nothing is touched until first use.
     """
 
     def __init__(
@@ -259,6 +277,7 @@ class FileJournal:
         *,
         fsync: FsyncMode = "always",
         segment_size: int = 64 * 1024 * 1024,
+        read_only: bool = False,
     ) -> None:
         if fsync not in ("always", "batch", "never"):
             raise ValueError(f"fsync must be 'always', 'batch' or 'never', not {fsync!r}")
@@ -270,8 +289,8 @@ class FileJournal:
         self._directory = os.fspath(directory)
         self._fsync: FsyncMode = fsync
         self._segment_size = segment_size
-        self._open_lock = asyncio.Lock()
-        self._opening: asyncio.Future[None] | None = None
+        self._read_only = read_only
+        self._opening: asyncio.Future[None] | None = None  # the open in progress, shared
         self._write_lock = asyncio.Lock()
         self._committer = GroupCommitter(self._flush)
         self._opened = False
@@ -293,7 +312,8 @@ class FileJournal:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._opened else "not opened"
-        return f"<FileJournal {self._directory!r} fsync={self._fsync!r} {state}>"
+        mode = "read-only" if self._read_only else f"fsync={self._fsync!r}"
+        return f"<FileJournal {self._directory!r} {mode} {state}>"
 
     def __del__(self) -> None:
         if getattr(self, "_opened", False) and not self._closed:
@@ -310,6 +330,11 @@ class FileJournal:
         """The journal's directory."""
         return self._directory
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the journal was opened for reading only."""
+        return self._read_only
+
     # -- opening and closing -------------------------------------------------------------
 
     def _closed_error(self, operation: str) -> JournalClosedError:
@@ -318,120 +343,169 @@ class FileJournal:
         )
 
     async def _ensure_open(self, operation: str) -> None:
+        """Open the journal on first use. Every caller waits on the one shared open, without a
+        lock: when it finishes they all go on at once, and when it fails they all get its error
+        (the next call tries again)."""
         if self._closed:
             raise self._closed_error(operation)
         if self._opened:
             return
-        async with self._open_lock:
-            if self._closed:
-                raise self._closed_error(operation)
-            if self._opened:
-                return
-            if self._opening is None:
-                self._opening = asyncio.get_running_loop().run_in_executor(
-                    None, _recover, weakref.ref(self)
-                )
-            try:
-                # shielded: a cancelled caller leaves the recovery to the next one (or close)
-                await asyncio.shield(self._opening)
-            except asyncio.CancelledError:
-                raise
-            except BaseException:
+        opening = self._opening
+        if opening is None:
+            opening = self._opening = asyncio.get_running_loop().run_in_executor(
+                None, _recover, weakref.ref(self)
+            )
+        try:
+            # shielded: a cancelled caller leaves the open running for the others (or close)
+            await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            if self._opening is opening:
                 self._opening = None
-                raise
-            self._opening = None
+            raise
+        if self._closed:  # close() took the opened journal over meanwhile
+            raise self._closed_error(operation)
+        if not self._opened:  # the first caller to resume finishes the open for everyone
             self._opened = True
-            if self._fsync == "batch":
+            self._opening = None
+            if self._fsync == "batch" and not self._read_only:
                 self._syncer = asyncio.get_running_loop().create_task(self._sync_in_batches())
 
     def _recover(self) -> None:
-        """Lock the directory, scan every segment into the index, drop a torn tail."""
+        """Lock the directory, scan every segment into the index, drop a torn tail (read-only:
+        just scan, and leave a torn tail alone)."""
         directory = self._directory
-        if not os.path.isdir(directory):
-            os.makedirs(directory, exist_ok=True)
-            _sync_directory(os.path.dirname(os.path.abspath(directory)))
-        lock_fd = os.open(os.path.join(directory, LOCK_FILE_NAME), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        if self._read_only:
+            if not os.path.isdir(directory):
                 raise JournalError(
-                    f"the file journal at {directory!r} is in use by another process "
-                    "(or by another FileJournal of this one)"
-                ) from None
+                    f"no file journal at {directory!r}: the directory does not exist (a "
+                    "read-only journal creates nothing)"
+                )
+            lock_fd = -1
+        else:
+            lock_fd = self._lock_directory()
+        try:
             scan = JournalScan(directory)
-            ids = self._ids
-            for number, offset, size, value in scan.records():
-                position = (number << _OFFSET_BITS) | offset
-                if value[0] == KIND_EVENTS:
-                    _, first_ordering, persistence_id, events = value
-                    index = ids.get(persistence_id)
-                    if index is None:
-                        index = ids[persistence_id] = _IdIndex()
-                    index.add(events[0][0], events[-1][0], position, size)
-                    if len(events) == 1:
-                        if events[0][5]:
-                            self._index_tags((events[0][5],), first_ordering, position, size)
-                    else:
-                        tags = [event[5] for event in events]
-                        if any(tags):
-                            self._index_tags(tags, first_ordering, position, size)
-                else:
-                    _, persistence_id, to_sequence_nr = value
-                    index = self._ids.get(persistence_id)
-                    if index is not None:
-                        index.delete_to(to_sequence_nr)
-            if scan.segments:
-                number, path = scan.segments[-1]
-                valid_end = scan.last_valid_end
+            self._index_records(scan)
+            if self._read_only:
                 if scan.torn is not None:
-                    self._truncate_torn_tail(path, scan.torn[1].offset, scan.torn[1].reason)
-                    valid_end = max(scan.torn[1].offset, SEGMENT_HEADER_SIZE)
-                self._write_fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-                self._segment_number = number
-                self._segment_bytes = valid_end
+                    path, torn = scan.torn
+                    log.warning(
+                        "journal_torn_tail_ignored",
+                        path=path,
+                        offset=torn.offset,
+                        ignored_bytes=torn.size,
+                        reason=torn.reason,
+                    )
             else:
-                self._create_segment(1)
+                self._prepare_appending(scan)
             self._ordering = scan.last_ordering
             self._lock_fd = lock_fd
         except BaseException:
-            os.close(lock_fd)  # closing releases the flock
+            if lock_fd >= 0:
+                os.close(lock_fd)  # closing releases the flock
             self._ids.clear()
             self._tags.clear()
             raise
 
-    def _truncate_torn_tail(self, path: str, offset: int, reason: str) -> None:
-        size = os.path.getsize(path)
-        log.warning(
-            "journal_torn_tail_truncated",
-            path=path,
-            offset=offset,
-            dropped_bytes=size - offset,
-            reason=reason,
-        )
-        fd = os.open(path, os.O_WRONLY)
-        try:
-            if offset < SEGMENT_HEADER_SIZE:  # the crash hit while the segment was created
-                os.ftruncate(fd, 0)
-                os.write(fd, SEGMENT_HEADER)
+    def _index_records(self, scan: JournalScan) -> None:
+        """Index every record of the journal, applying deletions in order."""
+        ids = self._ids
+        for number, offset, size, value in scan.records():
+            position = (number << _OFFSET_BITS) | offset
+            if value[0] == KIND_EVENTS:
+                _, first_ordering, persistence_id, events = value
+                index = ids.get(persistence_id)
+                if index is None:
+                    index = ids[persistence_id] = _IdIndex()
+                index.add(events[0][0], events[-1][0], position, size)
+                if len(events) == 1:
+                    if events[0][5]:
+                        self._index_tags((events[0][5],), first_ordering, position, size)
+                else:
+                    tags = [event[5] for event in events]
+                    if any(tags):
+                        self._index_tags(tags, first_ordering, position, size)
             else:
-                os.ftruncate(fd, offset)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+                _, persistence_id, to_sequence_nr = value
+                index = ids.get(persistence_id)
+                if index is not None:
+                    index.delete_to(to_sequence_nr)
+
+    def _prepare_appending(self, scan: JournalScan) -> None:
+        """Drop a torn tail and open the last segment for appending (or create the first)."""
+        if not scan.segments:
+            self._create_segment(1)
+            return
+        number, path = scan.segments[-1]
+        valid_end = scan.last_valid_end
+        if scan.torn is not None:
+            self._truncate_torn_tail(path, scan.torn[1].offset, scan.torn[1].reason)
+            valid_end = max(scan.torn[1].offset, SEGMENT_HEADER_SIZE)
+        with _os_errors("open for appending the journal segment", path):
+            self._write_fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._segment_number = number
+        self._segment_bytes = valid_end
+
+    def _lock_directory(self) -> int:
+        """Create the directory if need be and lock it; the locked ``LOCK`` file descriptor."""
+        directory = self._directory
+        if not os.path.isdir(directory):
+            with _os_errors("create the journal directory", directory):
+                os.makedirs(directory, exist_ok=True)
+                _sync_directory(os.path.dirname(os.path.abspath(directory)))
+        lock_path = os.path.join(directory, LOCK_FILE_NAME)
+        with _os_errors("open the journal's lock file", lock_path):
+            lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock_fd)
+            raise JournalError(
+                f"the file journal at {directory!r} is in use by another process "
+                "(or by another FileJournal of this one); close that one first, or open this one "
+                "with read_only=True to only read"
+            ) from None
+        except OSError as exc:
+            os.close(lock_fd)
+            raise os_error("lock the journal's lock file", lock_path, exc) from exc
+        return lock_fd
+
+    def _truncate_torn_tail(self, path: str, offset: int, reason: str) -> None:
+        with _os_errors("truncate the torn tail of the journal segment", path):
+            size = os.path.getsize(path)
+            log.warning(
+                "journal_torn_tail_truncated",
+                path=path,
+                offset=offset,
+                dropped_bytes=size - offset,
+                reason=reason,
+            )
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                if offset < SEGMENT_HEADER_SIZE:  # the crash hit while the segment was created
+                    os.ftruncate(fd, 0)
+                    os.write(fd, SEGMENT_HEADER)
+                else:
+                    os.ftruncate(fd, offset)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def _create_segment(self, number: int) -> None:
         path = os.path.join(self._directory, segment_name(number))
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, SEGMENT_HEADER)
-            os.fsync(fd)
-            _sync_directory(self._directory)
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-            raise
+        with _os_errors("create the journal segment", path):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            try:
+                os.write(fd, SEGMENT_HEADER)
+                os.fsync(fd)
+                _sync_directory(self._directory)
+            except BaseException:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                raise
         if self._write_fd >= 0:
             os.close(self._write_fd)
         self._write_fd = fd
@@ -442,12 +516,7 @@ class FileJournal:
         """Seal the current segment (synced in every mode: only the last one may be torn) and
         continue in a new one; on failure the current one stays in use."""
         self._sync_current()
-        try:
-            self._create_segment(self._segment_number + 1)
-        except OSError as exc:
-            raise JournalError(
-                f"cannot start {self._segment_path(self._segment_number + 1)!r}: {exc}"
-            ) from exc
+        self._create_segment(self._segment_number + 1)
 
     async def close(self) -> None:
         """Finish pending writes, sync, and release the files; later calls raise
@@ -455,14 +524,14 @@ class FileJournal:
         if self._closed:
             return
         self._closed = True
-        async with self._open_lock:
-            if self._opening is not None:  # a recovery whose caller was cancelled
-                opening, self._opening = self._opening, None
-                with contextlib.suppress(Exception):
-                    await opening
-                self._opened = not opening.cancelled() and opening.exception() is None
-            if not self._opened:
-                return
+        opening, self._opening = self._opening, None
+        if opening is not None:  # an open still running, or not yet taken over by a caller
+            with contextlib.suppress(Exception):
+                await opening
+            if not opening.cancelled() and opening.exception() is None:
+                self._opened = True
+        if not self._opened:
+            return
         await self._committer.drain()
         if self._syncer is not None:
             self._syncer_stopping = True
@@ -475,7 +544,9 @@ class FileJournal:
     def _release(self) -> None:
         try:
             if self._write_fd >= 0 and self._failed is None:
-                _sync(self._write_fd)
+                path = self._segment_path(self._segment_number)
+                with _os_errors("sync on close the journal segment", path):
+                    _sync(self._write_fd)
         finally:
             for fd in (self._write_fd, self._lock_fd, *self._read_fds.values()):
                 if fd >= 0:
@@ -493,11 +564,20 @@ class FileJournal:
             return []
         return await self._committer.submit(writes)
 
+    def _unwritable(self, operation: str) -> JournalError:
+        """Why the journal has no segment to append to: it is read-only, or closed."""
+        if self._read_only and not self._closed:
+            return JournalError(
+                f"cannot {operation}: the file journal at {self._directory!r} is open read-only; "
+                "open it without read_only=True to change it"
+            )
+        return self._closed_error(operation)
+
     async def _flush(self, writes: list[AtomicWrite]) -> WriteResults:
         """Validate, encode and append a group-committed batch as one write (and one sync)."""
         async with self._write_lock:
             if self._write_fd < 0:
-                raise self._closed_error("write")
+                raise self._unwritable("write")
             self._check_not_failed()
             results, pieces, accepted = self._encode_batch(writes)
             if accepted:
@@ -696,7 +776,7 @@ class FileJournal:
         await self._committer.drain()
         async with self._write_lock:
             if self._write_fd < 0:
-                raise self._closed_error("delete events")
+                raise self._unwritable("delete events")
             self._check_not_failed()
             index = self._ids.get(persistence_id)
             if index is None or not index.deletes_something(to_sequence_nr):
@@ -727,10 +807,16 @@ class FileJournal:
                 else:
                     runs.append((position, size, 1))
         if sum(size for _, size, _ in runs) <= _INLINE_READ_LIMIT:
-            buffers = [
-                os.pread(self._read_fd(position >> _OFFSET_BITS), size, position & _OFFSET_MASK)
-                for position, size, _ in runs
-            ]
+            buffers = []
+            try:
+                for position, size, _ in runs:
+                    buffers.append(
+                        os.pread(
+                            self._read_fd(position >> _OFFSET_BITS), size, position & _OFFSET_MASK
+                        )
+                    )
+            except OSError as exc:
+                raise self._read_failed(position, exc) from exc
         else:
             buffers = await asyncio.to_thread(self._read_by_path, runs)
         if self._closed:
@@ -754,12 +840,23 @@ class FileJournal:
         # own file descriptors: close() may close the cached ones while this thread reads
         buffers = []
         for position, size, _ in runs:
-            fd = os.open(self._segment_path(position >> _OFFSET_BITS), os.O_RDONLY)
             try:
-                buffers.append(os.pread(fd, size, position & _OFFSET_MASK))
-            finally:
-                os.close(fd)
+                fd = os.open(self._segment_path(position >> _OFFSET_BITS), os.O_RDONLY)
+                try:
+                    buffers.append(os.pread(fd, size, position & _OFFSET_MASK))
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise self._read_failed(position, exc) from exc
         return buffers
+
+    def _read_failed(self, position: int, exc: OSError) -> JournalError:
+        return os_error(
+            "read the journal segment",
+            self._segment_path(position >> _OFFSET_BITS),
+            exc,
+            offset=position & _OFFSET_MASK,
+        )
 
     def _corrupted_on_read(self, position: int) -> JournalCorruptedError:
         return JournalCorruptedError(

@@ -2,11 +2,16 @@
 
 A journal is a directory. Its files::
 
-    directory      := "LOCK" segment+
+    directory      := ["LOCK"] segment*
     segment        := "%08d.log", numbered from 1 without gaps; appends go to the highest
 
-The lock file is held with ``flock`` by the one process that has the journal open. Each segment
-is a header followed by records; a record never spans two segments::
+The lock file is held with ``flock`` by the one process that has the journal open for writing
+(a read-only opener neither creates nor locks it). A directory without segments is an empty
+journal; the first writer creates ``00000001.log``. Segment files are never removed: deleting
+events appends a ``deletion`` record. So a missing number, ``00000001.log`` included, is damage
+(a file lost or deleted by hand) and is reported as corruption naming the missing file; only the
+loss of the newest segments cannot be told from a shorter journal. Each segment is a header
+followed by records; a record never spans two segments::
 
     segment_file   := segment_header record*
     segment_header := "AJNL" version:u8 (= 1) reserved:u8[3] (= 0)
@@ -33,19 +38,24 @@ length field is reported as corruption instead of looking like a record cut shor
 Recovery on open scans every record and checks both checksums:
 
 - A bad record at the tail of the last segment (fewer bytes left than a header or its body, a
-  checksum mismatch with no valid record after it) is a write torn by a crash: the segment is
-  truncated before it and a warning is logged. With ``fsync="always"`` such a write was never
-  acknowledged.
+  checksum mismatch with no valid record after it) is taken for a write torn by a crash: a
+  read-write open truncates the segment before it and logs a warning naming the file, the offset
+  and the bytes dropped (a read-only open leaves it and logs that it ignored it). It was possibly
+  acknowledged: a write cut short by a crash is never acknowledged with ``fsync="always"``, but
+  with ``"batch"`` or ``"never"`` a power loss can tear acknowledged writes, damage to a synced
+  last record looks the same, and the files do not record the fsync mode they were written with.
 - A bad record anywhere else (a valid record follows it, or it lies in an earlier segment), a
-  body that is not a valid record, or orderings that do not increase is corruption:
-  :class:`~persistence.JournalCorruptedError` names the file and the offset and nothing is
-  repaired. Torn writes only happen at the end of the log: a process killed with SIGKILL leaves
-  whole ``write`` calls in the page cache, and after a power loss only the unsynced tail can be
-  damaged (segments are synced before the next one is started, in every fsync mode).
+  body that is not a valid record, orderings that do not increase, or a missing segment is
+  corruption: :class:`~persistence.JournalCorruptedError` names the file and the offset and
+  nothing is repaired. Torn writes only happen at the end of the log: a process killed with
+  SIGKILL leaves whole ``write`` calls in the page cache, and after a power loss only the
+  unsynced tail can be damaged (segments are synced before the next one is started, in every
+  fsync mode).
 """
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import re
@@ -57,7 +67,7 @@ from typing import Any, Final
 
 import msgpack
 
-from persistence._errors import JournalCorruptedError
+from persistence._errors import JournalCorruptedError, JournalError
 
 SEGMENT_MAGIC: Final = b"AJNL"
 FORMAT_VERSION: Final = 1
@@ -78,6 +88,30 @@ _unpackb = msgpack.unpackb
 _crc32 = zlib.crc32
 
 
+_ADVICE: Final = {
+    errno.EROFS: "the file system is read-only: to read the journal there, open it with "
+    "FileJournal(directory, read_only=True), as `python -m persistence` does",
+    errno.EACCES: "check the permissions (to only read the journal, open it with "
+    "FileJournal(directory, read_only=True))",
+    errno.EPERM: "check the permissions (to only read the journal, open it with "
+    "FileJournal(directory, read_only=True))",
+    errno.EISDIR: "a directory is in the way: move it elsewhere, the journal needs a file there",
+    errno.ENOTDIR: "a file is in the way: the journal needs a directory there",
+    errno.EEXIST: "a file is in the way: the journal needs a directory there",
+    errno.ENOENT: "it disappeared: were the journal's files moved or deleted while in use?",
+    errno.ENOSPC: "the disk is full: free some space, then close and reopen the journal",
+}
+
+
+def os_error(action: str, path: str, exc: OSError, *, offset: int | None = None) -> JournalError:
+    """A :class:`~persistence.JournalError` for an ``OSError`` met while doing ``action`` on
+    ``path`` (at ``offset``): names them, the system's reason, and what to do."""
+    where = f"{path!r}" if offset is None else f"{path!r} at offset {offset}"
+    reason = exc.strerror or str(exc)
+    advice = _ADVICE.get(exc.errno or 0, "check the journal's directory and files")
+    return JournalError(f"cannot {action} {where}: {reason}; {advice}")
+
+
 def segment_name(number: int) -> str:
     """The file name of segment ``number`` (``00000001.log`` for 1)."""
     return f"{number:08d}.log"
@@ -86,7 +120,11 @@ def segment_name(number: int) -> str:
 def list_segments(directory: str) -> list[tuple[int, str]]:
     """The ``(number, path)`` of each segment file in ``directory``, in number order."""
     found: list[tuple[int, str]] = []
-    for name in os.listdir(directory):
+    try:
+        names = os.listdir(directory)
+    except OSError as exc:
+        raise os_error("list the journal directory", directory, exc) from exc
+    for name in names:
         match = _SEGMENT_NAME.match(name)
         if match is not None:
             found.append((int(match.group(1)), os.path.join(directory, name)))
@@ -264,15 +302,22 @@ class JournalScan:
     def records(self) -> Iterator[tuple[int, int, int, Any]]:
         segments = self.segments
         for index, (number, path) in enumerate(segments):
-            if index and number != segments[index - 1][0] + 1:
-                missing = segment_name(segments[index - 1][0] + 1)
+            expected = segments[index - 1][0] + 1 if index else 1
+            if number != expected:
                 raise JournalCorruptedError(
-                    os.path.join(self.directory, missing), 0, "segment file is missing"
+                    os.path.join(self.directory, segment_name(expected)),
+                    0,
+                    f"segment file is missing, but {segment_name(number)} exists: segments are "
+                    "numbered from 1 without gaps and never removed; restore it from a backup",
                 )
             is_last = index == len(segments) - 1
-            with open(path, "rb") as file:
-                size = os.fstat(file.fileno()).st_size
-                data: Any = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            data: Any
+            try:
+                with open(path, "rb") as file:
+                    size = os.fstat(file.fileno()).st_size
+                    data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            except OSError as exc:
+                raise os_error("read the journal segment", path, exc) from exc
             try:
                 scanner = SegmentScanner(path, data, is_last=is_last)
                 for offset, length, value in scanner.records():
