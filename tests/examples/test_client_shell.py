@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -238,3 +239,32 @@ def test_without_verbose_a_crash_logs_one_line_and_with_verbose_its_traceback() 
     )
     assert "Traceback" in verbose.stderr
     assert "examples.client.entity.SimulatedCrash: crash requested from the shell" in verbose.stderr
+
+
+def test_ctrl_c_while_the_piped_shell_waits_for_input_ends_it_at_once() -> None:
+    """SIGINT with the input still open: exit status 130, no traceback, no wait for more input."""
+    shell = subprocess.Popen(
+        [sys.executable, "-m", "examples.client", "--journal", "memory:"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert shell.stdin is not None
+    assert shell.stdout is not None
+    assert shell.stderr is not None
+    try:
+        shell.stdin.write(b"stats\n")
+        shell.stdin.flush()
+        assert shell.stdout.readline() == (
+            b"clients running: 0, events stored: 0, read-side offset: 0, dead letters: 0\n"
+        )
+        shell.send_signal(signal.SIGINT)
+        assert shell.wait(timeout=30) == 130
+    finally:
+        shell.kill()
+        shell.stdin.close()
+        shell.stdout.close()
+    assert shell.stderr.read() == b""
+    shell.stderr.close()
