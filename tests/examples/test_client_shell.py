@@ -268,3 +268,30 @@ def test_ctrl_c_while_the_piped_shell_waits_for_input_ends_it_at_once() -> None:
         shell.stdout.close()
     assert shell.stderr.read() == b""
     shell.stderr.close()
+
+
+def test_journal_url_options_do_not_leak_into_the_snapshot_view_or_history_paths(
+    tmp_path: Path,
+) -> None:
+    script = "register 1 Ada en\nsnapshot 1\nby-locale en\n"
+    expected = [
+        "ok: ClientRegistered, client 1: Ada (en), version 1",
+        "ok: snapshot of client 1 saved at sequence_nr 1",
+        "clients with locale en: 1",
+    ]
+    directory = tmp_path / "journal"
+    files = run_module(
+        "examples.client", "--journal", f"file:{directory}?fsync=never", stdin=script
+    )
+    assert files.stdout.splitlines() == expected
+    assert (directory / "snapshots" / "client-1").is_dir()
+
+    database = tmp_path / "clients"
+    sqlite = run_module(
+        "examples.client", "--journal", f"sqlite:{database}?synchronous=normal", stdin=script
+    )
+    assert sqlite.stdout.splitlines() == expected
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("clients")) == [
+        "clients",
+        "clients.view.db",
+    ]
