@@ -8,6 +8,8 @@ by applying events, here and during replay alike.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, replace
 
 from persistence import Serializer
@@ -39,6 +41,30 @@ LOCALES = frozenset(
     }
 )
 DEFAULT_LOCALE = "en"
+
+CLIENT_ID_RULE = (
+    "1 to 32 lowercase ASCII letters, digits, '-' or '_', starting with a letter or digit"
+)
+"""What a valid client id is. An id becomes the persistence id ``client-ID``, an actor name and,
+in the file snapshot store, a directory name: this alphabet is the same on every journal and every
+file system (lowercase only, so two ids never share a directory where case is folded)."""
+_CLIENT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+MAX_NAME_LENGTH = 100
+_SHOWN_LENGTH = 40
+_FORBIDDEN_IN_NAMES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+"""Control characters, lone surrogates and line or paragraph separators."""
+
+
+def shown(text: str) -> str:
+    """``text`` quoted for a message, cut short when long (input is echoed, never trusted)."""
+    if len(text) <= _SHOWN_LENGTH:
+        return repr(text)
+    return f"{text[:_SHOWN_LENGTH]!r}... ({len(text)} characters)"
+
+
+def is_client_id(text: str) -> bool:
+    """Whether ``text`` is a valid client id (see ``CLIENT_ID_RULE``)."""
+    return _CLIENT_ID.fullmatch(text) is not None
 
 
 # ---------------------------------------------------------------------- commands
@@ -148,12 +174,19 @@ def _require_name(name: str) -> str:
     name = name.strip()
     if not name:
         raise Rejected("the name must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise Rejected(f"the name must be at most {MAX_NAME_LENGTH} characters, got {len(name)}")
+    if any(unicodedata.category(char) in _FORBIDDEN_IN_NAMES for char in name):
+        raise Rejected(
+            f"the name {shown(name)} contains a control character or a line break; "
+            "use printable characters"
+        )
     return name
 
 
 def _require_locale(locale: str) -> str:
     if locale not in LOCALES:
-        raise Rejected(f"unknown locale {locale!r}; known: {', '.join(sorted(LOCALES))}")
+        raise Rejected(f"unknown locale {shown(locale)}; known: {', '.join(sorted(LOCALES))}")
     return locale
 
 

@@ -95,7 +95,7 @@ class Passivated:
 
 @dataclass(frozen=True, slots=True)
 class ListRunning:
-    pass
+    """Asks for the ids of the running clients, sorted."""
 
 
 # ---------------------------------------------------------------------- the entity
@@ -169,6 +169,9 @@ class ClientActor(PersistentActor):
 
 class ClientRegistry(Actor):
     """Parent and supervisor of every client: routes by id, starts clients on first use.
+
+    It trusts its callers with ids: the shell sends only valid ids (``is_client_id``), and only
+    ids of registered clients except for ``RegisterClient``, so no actor starts for a typo.
 
     The default strategy restarts a client that fails; its restart replays its journal. A client
     being passivated keeps its mail here until it has stopped, then comes back by replay.

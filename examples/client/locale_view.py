@@ -9,7 +9,7 @@ the view is in memory too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,16 @@ CREATE TABLE IF NOT EXISTS client_locale (client_id TEXT PRIMARY KEY, locale TEX
 CREATE TABLE IF NOT EXISTS view_offset (view TEXT PRIMARY KEY, offset INTEGER NOT NULL);
 """
 _VIEW = "clients-by-locale"
+
+
+class ViewError(Exception):
+    """The read side cannot be opened or stopped following the journal; the message says why."""
+
+
+def view_path(journal_url: str) -> Path:
+    """The view's database beside a ``sqlite:PATH[?options]`` journal: ``PATH`` as ``.view.db``."""
+    path = journal_url.removeprefix("sqlite:").partition("?")[0]
+    return Path(path).with_suffix(".view.db")
 
 
 class LocaleView:
@@ -43,15 +53,30 @@ class LocaleView:
 
     @classmethod
     async def open(cls, journal: Any, queries: EventQueries, journal_url: str) -> LocaleView:
-        """Load the stored view (beside a SQLite journal) and start following the journal."""
+        """Load the stored view (beside a SQLite journal) and start following the journal.
+
+        Raises ``ViewError`` naming the file when the view's database cannot be opened or read.
+        """
         db = None
-        if journal_url.startswith("sqlite:"):
-            path = Path(journal_url.removeprefix("sqlite:")).with_suffix(".view.db")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(path)
-            await db.executescript(_SCHEMA)
+        path = view_path(journal_url) if journal_url.startswith("sqlite:") else None
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                db = await aiosqlite.connect(path)
+            except (OSError, sqlite3.Error) as error:
+                raise ViewError(
+                    f"cannot open the read side's database {str(path)!r}: {error}"
+                ) from None
         view = cls(journal, queries, db)
-        await view._load()
+        try:
+            if db is not None:
+                await db.executescript(_SCHEMA)
+            await view._load()
+        except sqlite3.Error as error:
+            await view.close()
+            raise ViewError(
+                f"cannot read the read side's database {str(path)!r}: {error}"
+            ) from None
         view._task = asyncio.get_running_loop().create_task(view._follow())
         return view
 
@@ -93,12 +118,23 @@ class LocaleView:
         self._advanced.set()
 
     async def catch_up(self, within: float = 5.0) -> None:
-        """Wait until the view has applied every event stored so far (read your writes)."""
+        """Wait until the view has applied every event stored so far (read your writes).
+
+        Raises ``TimeoutError`` if it is still behind after ``within`` seconds, and ``ViewError``
+        if it stopped following the journal.
+        """
         target = await self._journal.highest_ordering()
         async with asyncio.timeout(within):
             while self.offset < target:
+                self._check_following()
                 self._advanced.clear()
                 await self._advanced.wait()
+
+    def _check_following(self) -> None:
+        task = self._task
+        if task is not None and task.done() and not task.cancelled():
+            error = task.exception()
+            raise ViewError(f"the read side stopped at offset {self.offset}: {error}")
 
     def clients_with(self, locale: str) -> list[str]:
         return sorted(c for c, loc in self._locales.items() if loc == locale)
@@ -107,9 +143,14 @@ class LocaleView:
         return sorted(self._locales)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._db is not None:
-            await self._db.close()
+        """Stop following and close the view's database (also after a failure)."""
+        try:
+            if self._task is not None:
+                self._task.cancel()
+                # wait() neither raises the task's own error nor swallows our cancellation
+                await asyncio.wait([self._task])
+                if not self._task.cancelled():
+                    self._task.exception()  # retrieved: catch_up reports it, close does not
+        finally:
+            if self._db is not None:
+                await self._db.close()

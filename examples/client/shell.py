@@ -1,33 +1,42 @@
 """An interactive shell over the Client entities (the project's main job).
 
-Reads commands from a person (line editing, history, tab completion) or from a pipe, and prints
-one clear result per command. A rejected command prints its reason; malformed input prints the
-usage of that command; nothing prints a traceback.
+Reads commands from a person at a terminal (prompt_toolkit: line editing, history, tab
+completion, Ctrl-C drops the line, Ctrl-D leaves) or from a pipe (no banner, no prompt), and
+prints one clear result per command. A rejected command prints its reason, malformed input prints
+the usage of that command or what a valid value is, a command on a client that was never
+registered starts nothing; nothing prints a traceback unless ``--verbose``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
+import io
+import os
 import shlex
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import actorsys
 from actorsys import ActorSystem, AskTimeoutError, DeadLetter
+from actorsys._logging import get_logger
 from examples._logging import configure_logging
 from examples.client.domain import (
+    CLIENT_ID_RULE,
     LOCALES,
     ChangeClientLocale,
     ChangeClientName,
     Client,
     RegisterClient,
+    Rejected,
+    decide,
+    is_client_id,
     serializer,
+    shown,
 )
 from examples.client.entity import (
     Accepted,
@@ -44,22 +53,37 @@ from examples.client.entity import (
     ToClient,
     persistence_id_of,
 )
-from examples.client.locale_view import LocaleView
+from examples.client.locale_view import LocaleView, ViewError
+from examples.client.terminal import LineSource, PipedLines, PromptLines, history_at
 from persistence import (
     Persistence,
+    PersistenceConfigError,
     PersistenceError,
     SaveSnapshotFailure,
     SaveSnapshotSuccess,
 )
-from persistence.journal import ReadJournal
+from persistence.journal import MAX_SEQUENCE_NR, Journal, ReadJournal
 from persistence.query import EventQueries
 
 DEFAULT_JOURNAL = "sqlite:data/clients.db"
 ASK_TIMEOUT = 5.0
+MAX_LINE_LENGTH = 10_000
+"""Longer lines are refused before parsing (no command needs a thousandth of it)."""
+
+log = get_logger("examples.client")
+
+
+class ShellJournal(Journal, ReadJournal, Protocol):
+    """What the shell reads directly: highest sequence numbers (does a client exist?) and the
+    read side (history, clients, the locale view, stats)."""
 
 
 class UsageError(Exception):
     """The command line was malformed; the message is the usage to print."""
+
+
+class Answer(Exception):
+    """The command cannot go on; the message is the whole answer to print."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +99,20 @@ def _int(text: str, what: str, usage: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise UsageError(f"{what} must be a whole number, got {text!r}; usage: {usage}") from None
+        raise UsageError(
+            f"{what} must be a whole number, got {shown(text)}; usage: {usage}"
+        ) from None
     if value < 0:
         raise UsageError(f"{what} must not be negative; usage: {usage}")
+    if value > MAX_SEQUENCE_NR:
+        raise UsageError(f"{what} must be at most {MAX_SEQUENCE_NR}; usage: {usage}")
     return value
+
+
+def _client_id(text: str) -> str:
+    if not is_client_id(text):
+        raise Answer(f"error: invalid client id {shown(text)}: use {CLIENT_ID_RULE}")
+    return text
 
 
 def _time(timestamp_ms: int) -> str:
@@ -94,7 +128,7 @@ class ClientShell:
     """The shell's commands, each returning the text to print."""
 
     def __init__(
-        self, system: ActorSystem, journal: ReadJournal, queries: EventQueries, view: LocaleView
+        self, system: ActorSystem, journal: ShellJournal, queries: EventQueries, view: LocaleView
     ) -> None:
         self.system = system
         self.journal = journal
@@ -144,6 +178,8 @@ class ClientShell:
 
     async def execute(self, line: str) -> str:
         """Run one command line and return its result (never raises for bad input)."""
+        if len(line) > MAX_LINE_LENGTH:
+            return f"error: the line is {len(line)} characters long; the limit is {MAX_LINE_LENGTH}"
         try:
             words = shlex.split(line)
         except ValueError as error:
@@ -153,17 +189,37 @@ class ClientShell:
         name, args = words[0].lower(), words[1:]
         command = self.commands.get(name)
         if command is None:
-            return f"error: unknown command {name!r}; type 'help' for the list"
+            return f"error: unknown command {shown(name)}; type 'help' for the list"
         if not command.min_args <= len(args) <= command.max_args:
             return f"usage: {command.usage}"
         try:
             return await command.run(args)
+        except Answer as answer:
+            return str(answer)
         except UsageError as error:
             return f"usage: {error}"
         except AskTimeoutError as error:
             return f"error: no answer in time ({error})"
-        except PersistenceError as error:
+        except (PersistenceError, ViewError) as error:
             return f"error: {error}"
+        except Exception as error:
+            # a bug, not bad input: the user gets one line, --verbose logs the traceback
+            log.error("command_failed", command=name, exc_info=error)
+            return (
+                f"error: {name} failed unexpectedly ({type(error).__name__}: {error}); "
+                "run the shell with --verbose to log the details"
+            )
+
+    async def _registered(self, client_id: str) -> bool:
+        """Whether the client has events: read from the journal, so no actor is started."""
+        return await self.journal.highest_sequence_nr(persistence_id_of(client_id)) > 0
+
+    async def _existing(self, text: str) -> str:
+        """The client id in ``text`` if it is valid and registered; otherwise the answer."""
+        client_id = _client_id(text)
+        if not await self._registered(client_id):
+            raise Answer(f"no client {client_id}: register it first")
+        return client_id
 
     async def _ask_client(self, client_id: str, message: Any) -> Any:
         return await self.registry.ask(ToClient(client_id, message), timeout=ASK_TIMEOUT)
@@ -185,29 +241,36 @@ class ClientShell:
     # ------------------------------------------------------------------ commands
 
     async def register(self, args: list[str]) -> str:
-        client_id, name = args[0], args[1]
-        locale = args[2] if len(args) > 2 else "en"
-        return self._outcome(
-            await self._ask_client(client_id, RegisterClient(client_id, name, locale))
-        )
+        client_id = _client_id(args[0])
+        command = RegisterClient(client_id, args[1], args[2] if len(args) > 2 else "en")
+        if not await self._registered(client_id):
+            # decided here first, so an invalid registration starts no actor
+            try:
+                decide(Client(client_id), command)
+            except Rejected as rejection:
+                return f"rejected: {rejection}"
+        return self._outcome(await self._ask_client(client_id, command))
 
     async def rename(self, args: list[str]) -> str:
-        usage = self.commands["rename"].usage
-        expected = _int(args[2], "EXPECTED_VERSION", usage)
-        command = ChangeClientName(args[0], args[1], expected)
-        return self._outcome(await self._ask_client(args[0], command))
+        client_id = _client_id(args[0])
+        expected = _int(args[2], "EXPECTED_VERSION", self.commands["rename"].usage)
+        client_id = await self._existing(client_id)
+        command = ChangeClientName(client_id, args[1], expected)
+        return self._outcome(await self._ask_client(client_id, command))
 
     async def locale(self, args: list[str]) -> str:
-        usage = self.commands["locale"].usage
-        expected = _int(args[2], "EXPECTED_VERSION", usage)
-        command = ChangeClientLocale(args[0], args[1], expected)
-        return self._outcome(await self._ask_client(args[0], command))
+        client_id = _client_id(args[0])
+        expected = _int(args[2], "EXPECTED_VERSION", self.commands["locale"].usage)
+        client_id = await self._existing(client_id)
+        command = ChangeClientLocale(client_id, args[1], expected)
+        return self._outcome(await self._ask_client(client_id, command))
 
     async def show(self, args: list[str]) -> str:
-        return (await self._status(args[0])).client.describe()
+        client_id = await self._existing(args[0])
+        return (await self._status(client_id)).client.describe()
 
     async def history(self, args: list[str]) -> str:
-        client_id = args[0]
+        client_id = await self._existing(args[0])
         lines = [
             f"  #{envelope.sequence_nr} {_time(envelope.timestamp)} "
             f"{type(envelope.event).__name__} {_fields(envelope.event)}"
@@ -220,8 +283,9 @@ class ClientShell:
         return "\n".join([f"history of client {client_id} ({len(lines)} events):", *lines])
 
     async def at(self, args: list[str]) -> str:
-        client_id = args[0]
+        client_id = _client_id(args[0])
         seq = _int(args[1], "SEQ", self.commands["at"].usage)
+        client_id = await self._existing(client_id)
         client = Client(client_id)
         async for envelope in self.queries.current_events_by_persistence_id(
             persistence_id_of(client_id), to_sequence_nr=seq
@@ -235,7 +299,7 @@ class ClientShell:
         return f"after event {seq}: {client.describe()}"
 
     async def snapshot(self, args: list[str]) -> str:
-        client_id = args[0]
+        client_id = await self._existing(args[0])
         reply = await self._ask_client(client_id, TakeSnapshot())
         if isinstance(reply, SaveSnapshotSuccess):
             return (
@@ -247,7 +311,7 @@ class ClientShell:
         return f"error: unexpected reply {reply!r}"
 
     async def crash(self, args: list[str]) -> str:
-        client_id = args[0]
+        client_id = await self._existing(args[0])
         try:
             await self._ask_client(client_id, Crash())
         except SimulatedCrash as error:
@@ -264,7 +328,7 @@ class ClientShell:
         return f"error: client {client_id} did not crash"
 
     async def passivate(self, args: list[str]) -> str:
-        client_id = args[0]
+        client_id = await self._existing(args[0])
         reply = await self.registry.ask(Passivate(client_id), timeout=ASK_TIMEOUT)
         assert isinstance(reply, Passivated)
         if not reply.was_running:
@@ -289,7 +353,7 @@ class ClientShell:
     async def by_locale(self, args: list[str]) -> str:
         locale = args[0]
         if locale not in LOCALES:
-            return f"rejected: unknown locale {locale!r}; known: {', '.join(sorted(LOCALES))}"
+            return f"rejected: unknown locale {shown(locale)}; known: {', '.join(sorted(LOCALES))}"
         try:
             await self.view.catch_up()
         except TimeoutError:
@@ -301,7 +365,7 @@ class ClientShell:
 
     async def stats(self, args: list[str]) -> str:
         running = await self.registry.ask(ListRunning(), timeout=ASK_TIMEOUT)
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(TimeoutError, ViewError):
             await self.view.catch_up()
         stored = await self.journal.highest_ordering()
         return (
@@ -313,11 +377,18 @@ class ClientShell:
         if args:
             command = self.commands.get(args[0])
             if command is None:
-                return f"error: unknown command {args[0]!r}"
+                return f"error: unknown command {shown(args[0])}"
             return f"{command.usage}: {command.summary}"
         width = max(len(c.usage) for c in self.commands.values())
         lines = [f"  {c.usage:<{width}}  {c.summary}" for c in self.commands.values()]
-        return "\n".join(["commands:", *lines, f"  {'quit':<{width}}  leave the shell"])
+        return "\n".join(
+            [
+                "commands:",
+                *lines,
+                f"  {'quit':<{width}}  leave the shell (or Ctrl-D)",
+                f"ID: a client id, {CLIENT_ID_RULE}",
+            ]
+        )
 
     # ------------------------------------------------------------------ completion
 
@@ -342,80 +413,77 @@ class ClientShell:
 # ---------------------------------------------------------------------- the loop
 
 
-class _LineReader:
-    """Reads lines from a person (readline: editing, history, completion) or from a pipe."""
-
-    def __init__(self, shell: ClientShell, history_file: Path | None) -> None:
-        self.interactive = sys.stdin.isatty()
-        self.history_file = history_file
-        self._matches: list[str] = []
-        if self.interactive:
-            import readline
-
-            readline.set_completer_delims(" ")
-            readline.set_completer(self._complete)
-            readline.parse_and_bind("tab: complete")
-            if history_file is not None and history_file.exists():
-                readline.read_history_file(history_file)
-        self._shell = shell
-
-    def _complete(self, text: str, state: int) -> str | None:
-        import readline
-
-        if state == 0:
-            self._matches = self._shell.completions(readline.get_line_buffer(), text)
-        return self._matches[state] if state < len(self._matches) else None
-
-    async def read(self) -> str | None:
-        if self.interactive:
-            try:
-                return await asyncio.to_thread(input, "clients> ")
-            except EOFError:
-                return None
-        line = await asyncio.to_thread(sys.stdin.readline)
-        return line if line else None
-
-    def close(self) -> None:
-        if self.interactive and self.history_file is not None:
-            import readline
-
-            readline.set_history_length(1000)
-            readline.write_history_file(self.history_file)
+async def serve(shell: ClientShell, lines: LineSource, write: Callable[[str], None]) -> None:
+    """Run every line from ``lines`` until ``quit`` or the end of the input; ``write`` each
+    result."""
+    while (line := await lines.read()) is not None:
+        line = line.strip()
+        if line.lower() in ("quit", "exit"):
+            return
+        result = await shell.execute(line)
+        if result:
+            write(result)
 
 
-async def run(journal: str, snapshots: str | None, verbose: bool = False) -> None:
-    """Start the system and serve commands until ``quit`` or end of input."""
-    persistence = Persistence(journal, snapshots, serializer=serializer)
+@contextlib.asynccontextmanager
+async def open_shell(journal_url: str, snapshots_url: str | None) -> AsyncIterator[ClientShell]:
+    """A running system with the client registry and the read side, closed on exit.
+
+    The journal is opened before anything else, so a broken journal is one error at start-up
+    (raised as ``PersistenceError``), not a failure of the first command.
+    """
+    persistence = Persistence(journal_url, snapshots_url, serializer=serializer)
     async with ActorSystem("clients", extensions=[persistence]) as system:
-        queries = EventQueries(persistence.journal, serializer)
-        view = await LocaleView.open(persistence.journal, queries, journal)
-        shell = ClientShell(system, persistence.journal, queries, view)  # type: ignore[arg-type]
-        data_dir = _data_dir(journal)
-        reader = _LineReader(shell, data_dir / ".shell_history" if data_dir else None)
-        if reader.interactive:
-            print(f"actorsys ClientActor shell on {journal}; 'help' lists the commands.")
+        journal = persistence.journal
+        if not isinstance(journal, ReadJournal):
+            raise PersistenceConfigError(
+                f"the journal {journal_url!r} has no read side; the shell needs one"
+            )
+        await journal.highest_ordering()
+        queries = EventQueries(journal, serializer)
+        view = await LocaleView.open(journal, queries, journal_url)
         try:
-            while True:
-                line = await reader.read()
-                if line is None:
-                    break
-                line = line.strip()
-                if line in ("quit", "exit"):
-                    break
-                result = await shell.execute(line)
-                if result:
-                    print(result, flush=True)
+            yield ClientShell(system, journal, queries, view)
         finally:
-            reader.close()
             await view.close()
 
 
+def _print(text: str) -> None:
+    print(text, flush=True)
+
+
+async def run(journal: str, snapshots: str | None, interactive: bool) -> None:
+    """Start the system and serve commands until ``quit`` or end of input."""
+    async with open_shell(journal, snapshots) as shell:
+        lines: LineSource
+        if interactive:
+            data_dir = _data_dir(journal)
+            history = history_at(data_dir / ".shell_history" if data_dir else None)
+            lines = PromptLines(shell.completions, history)
+            _print(
+                f"actorsys ClientActor shell on {journal}; 'help' lists the commands, "
+                "Ctrl-D or 'quit' leaves."
+            )
+        else:
+            lines = PipedLines(sys.stdin.fileno() if sys.stdin is not None else None)
+        await serve(shell, lines, _print)
+
+
 def _data_dir(url: str) -> Path | None:
+    path = url.partition(":")[2].partition("?")[0]
     if url.startswith("sqlite:"):
-        return Path(url.removeprefix("sqlite:")).parent
+        return Path(path).parent
     if url.startswith("file:"):
-        return Path(url.removeprefix("file:"))
+        return Path(path)
     return None
+
+
+def _stdout_gone() -> int:
+    """The reader of stdout left (``| head -1``): exit quietly, as the Python docs advise."""
+    # Python flushes stdout at exit: point it at devnull so that flush cannot fail again
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -432,22 +500,36 @@ def main(argv: list[str] | None = None) -> int:
         help="snapshot store URL (default: beside the journal; memory: for a memory journal)",
     )
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log actor lifecycle on stderr"
+        "-v", "--verbose", action="store_true", help="log on stderr, with tracebacks"
     )
     args = parser.parse_args(argv)
     snapshots = args.snapshots or _default_snapshots(args.journal)
     configure_logging(args.verbose)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")  # any name prints, whatever the locale
+    interactive = sys.stdin is not None and sys.stdin.isatty()
     try:
-        actorsys.run(run(args.journal, snapshots, args.verbose))
+        actorsys.run(run(args.journal, snapshots, interactive))
     except KeyboardInterrupt:
         return 130
-    except PersistenceError as error:
+    except BrokenPipeError:
+        return _stdout_gone()
+    except (PersistenceError, ViewError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        if args.verbose:
+            raise
+        print(
+            f"error: the shell failed ({type(error).__name__}: {error}); "
+            "run it with --verbose for the traceback",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
 def _default_snapshots(journal: str) -> str:
     if journal.startswith("file:"):
-        return journal.rstrip("/") + "/snapshots"
+        return journal.partition("?")[0].rstrip("/") + "/snapshots"
     return journal

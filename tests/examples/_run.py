@@ -11,22 +11,34 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_module(
-    module: str, *args: str, stdin: str = "", timeout: float = 60.0, cwd: Path | None = None
+    module: str,
+    *args: str,
+    stdin: str | bytes = "",
+    timeout: float = 60.0,
+    cwd: Path | None = None,
+    exit_code: int = 0,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m module args`` with ``stdin`` piped in; fail the test on a non-zero exit."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    """Run ``python -m module args`` with ``stdin`` piped in; fail the test unless it exits with
+    ``exit_code`` within ``timeout`` seconds and without a traceback."""
+    data = stdin.encode() if isinstance(stdin, str) else stdin
     result = subprocess.run(
         [sys.executable, "-m", module, *args],
-        input=stdin,
+        input=data,
         capture_output=True,
-        text=True,
         timeout=timeout,
         cwd=cwd or ROOT,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         check=False,
     )
-    assert result.returncode == 0, (
-        f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    text = subprocess.CompletedProcess(
+        result.args,
+        result.returncode,
+        result.stdout.decode("utf-8", "replace"),
+        result.stderr.decode("utf-8", "replace"),
     )
-    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
-    return result
+    assert text.returncode == exit_code, (
+        f"exit {text.returncode}\nstdout:\n{text.stdout[-5000:]}\nstderr:\n{text.stderr[-5000:]}"
+    )
+    assert "Traceback" not in text.stdout + text.stderr, text.stdout[-5000:] + text.stderr[-5000:]
+    return text

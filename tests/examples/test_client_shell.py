@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import random
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.examples._run import run_module
+from tests.examples._run import ROOT, run_module
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +53,7 @@ EXPECTED_1 = [
     "ok: snapshot of client 7 saved at sequence_nr 3",
     "ok: client 7 passivated; the next command brings it back by replay",
     "client 7: Grace (de), version 3",
-    "rejected: unknown client 8: register it first",
+    "no client 8: register it first",
     "usage: rename ID NAME EXPECTED_VERSION",
     "usage: EXPECTED_VERSION must be a whole number, got 'two'; usage: rename ID NAME "
     "EXPECTED_VERSION",
@@ -115,3 +120,178 @@ def test_help_lists_every_command() -> None:
     ):
         assert f"  {command}" in text
     assert text.splitlines()[-1] == "at ID SEQ: a client's state after event SEQ, by replay"
+
+
+def test_a_garbage_sqlite_journal_is_one_clear_error_and_a_prompt_exit(tmp_path: Path) -> None:
+    journal = tmp_path / "data" / "clients.db"
+    journal.parent.mkdir()
+    journal.write_bytes(random.Random(13).randbytes(8192))
+    result = run_module(
+        "examples.client",
+        "--journal",
+        f"sqlite:{journal}",
+        stdin="show 1\n",
+        timeout=30,
+        exit_code=2,
+    )
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: cannot open sqlite journal {str(journal)!r}: file is not a database\n"
+    )
+    assert not (tmp_path / "data" / "clients.view.db").exists()
+
+
+def test_a_garbage_file_journal_segment_is_one_clear_error_and_a_prompt_exit(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "journal"
+    directory.mkdir()
+    segment = directory / "00000001.log"
+    segment.write_bytes(random.Random(13).randbytes(8192))
+    result = run_module(
+        "examples.client",
+        "--journal",
+        f"file:{directory}",
+        stdin="show 1\n",
+        timeout=30,
+        exit_code=2,
+    )
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: journal corrupted in {str(segment)!r} at offset 0: not a journal segment "
+        "(bad header)\n"
+    )
+
+
+def test_a_garbage_read_side_database_is_one_clear_error_and_a_prompt_exit(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "clients.db"
+    view = tmp_path / "clients.view.db"
+    view.write_bytes(random.Random(13).randbytes(8192))
+    result = run_module(
+        "examples.client",
+        "--journal",
+        f"sqlite:{journal}",
+        stdin="stats\n",
+        timeout=30,
+        exit_code=2,
+    )
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: cannot read the read side's database {str(view)!r}: file is not a database\n"
+    )
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_the_shell_quietly() -> None:
+    """``python -m examples.client | head -1``: the reader goes away, no traceback follows."""
+    shell = subprocess.Popen(
+        [sys.executable, "-m", "examples.client", "--journal", "memory:"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert shell.stdin is not None
+    assert shell.stdout is not None
+    assert shell.stderr is not None
+    # far more output than a pipe buffers, so the shell is still writing when the reader leaves
+    shell.stdin.write(b"help\n" * 2000)
+    shell.stdin.close()
+    assert shell.stdout.readline() == b"commands:\n"
+    shell.stdout.close()
+    try:
+        assert shell.wait(timeout=30) == 1
+    finally:
+        shell.kill()
+    assert shell.stderr.read() == b""
+    shell.stderr.close()
+
+
+def test_names_print_on_a_terminal_that_cannot_encode_them(tmp_path: Path) -> None:
+    result = run_module(
+        "examples.client",
+        "--journal",
+        "memory:",
+        stdin="register 1 'Zoë 李'\n",
+        env={"PYTHONIOENCODING": "ascii"},
+    )
+    assert result.stdout == "ok: ClientRegistered, client 1: Zo\\xeb \\u674e (en), version 1\n"
+
+
+def test_without_verbose_a_crash_logs_one_line_and_with_verbose_its_traceback() -> None:
+    script = "register 1 Ada en\ncrash 1\n"
+    quiet = run_module("examples.client", "--journal", "memory:", stdin=script)
+    (line,) = quiet.stderr.splitlines()
+    assert " ERROR " in line
+    assert "actor_failed" in line
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    verbose = subprocess.run(
+        [sys.executable, "-m", "examples.client", "--journal", "memory:", "--verbose"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    assert "Traceback" in verbose.stderr
+    assert "examples.client.entity.SimulatedCrash: crash requested from the shell" in verbose.stderr
+
+
+def test_ctrl_c_while_the_piped_shell_waits_for_input_ends_it_at_once() -> None:
+    """SIGINT with the input still open: exit status 130, no traceback, no wait for more input."""
+    shell = subprocess.Popen(
+        [sys.executable, "-m", "examples.client", "--journal", "memory:"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert shell.stdin is not None
+    assert shell.stdout is not None
+    assert shell.stderr is not None
+    try:
+        shell.stdin.write(b"stats\n")
+        shell.stdin.flush()
+        assert shell.stdout.readline() == (
+            b"clients running: 0, events stored: 0, read-side offset: 0, dead letters: 0\n"
+        )
+        shell.send_signal(signal.SIGINT)
+        assert shell.wait(timeout=30) == 130
+    finally:
+        shell.kill()
+        shell.stdin.close()
+        shell.stdout.close()
+    assert shell.stderr.read() == b""
+    shell.stderr.close()
+
+
+def test_journal_url_options_do_not_leak_into_the_snapshot_view_or_history_paths(
+    tmp_path: Path,
+) -> None:
+    script = "register 1 Ada en\nsnapshot 1\nby-locale en\n"
+    expected = [
+        "ok: ClientRegistered, client 1: Ada (en), version 1",
+        "ok: snapshot of client 1 saved at sequence_nr 1",
+        "clients with locale en: 1",
+    ]
+    directory = tmp_path / "journal"
+    files = run_module(
+        "examples.client", "--journal", f"file:{directory}?fsync=never", stdin=script
+    )
+    assert files.stdout.splitlines() == expected
+    assert (directory / "snapshots" / "client-1").is_dir()
+
+    database = tmp_path / "clients"
+    sqlite = run_module(
+        "examples.client", "--journal", f"sqlite:{database}?synchronous=normal", stdin=script
+    )
+    assert sqlite.stdout.splitlines() == expected
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("clients")) == [
+        "clients",
+        "clients.view.db",
+    ]
