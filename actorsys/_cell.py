@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from actorsys._clock import Cancellable
 from actorsys._errors import (
     ActorDeadError,
     ActorInitializationError,
@@ -172,7 +173,7 @@ class ActorCell:
         self._stash: list[Envelope] | None = None
         self._timers: TimerScheduler | None = None
         self._receive_timeout: float | None = None
-        self._timeout_handle: asyncio.TimerHandle | None = None
+        self._timeout_handle: Cancellable | None = None
         self._idle_since = 0.0
         self._restarts: list[float] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -341,8 +342,9 @@ class ActorCell:
             self._timeout_handle = None
         self._receive_timeout = timeout
         if timeout is not None:
-            self._idle_since = self._loop.time()
-            self._timeout_handle = self._loop.call_later(timeout, self._check_receive_timeout)
+            clock = self.system._clock
+            self._idle_since = clock.time()
+            self._timeout_handle = clock.call_later(timeout, self._check_receive_timeout)
 
     @property
     def receive_timeout(self) -> float | None:
@@ -488,7 +490,7 @@ class ActorCell:
         if self._sys is not None and not self._sys:
             self._sys = None
         if self._receive_timeout is not None:
-            self._idle_since = self._loop.time()
+            self._idle_since = self.system._clock.time()
 
     def _prepend(self, envelopes: list[Envelope]) -> None:
         if self._mail is None:
@@ -524,15 +526,16 @@ class ActorCell:
         timeout = self._receive_timeout
         if timeout is None or self._state >= _State.STOPPING:
             return
-        now = self._loop.time()
+        clock = self.system._clock
+        now = clock.time()
         busy = self._scheduled or bool(self._mail)
         due = self._idle_since + timeout
         if busy or now < due:
-            self._timeout_handle = self._loop.call_later(
+            self._timeout_handle = clock.call_later(
                 timeout if busy else due - now, self._check_receive_timeout
             )
             return
-        self._timeout_handle = self._loop.call_later(timeout, self._check_receive_timeout)
+        self._timeout_handle = clock.call_later(timeout, self._check_receive_timeout)
         self.ref.tell(ReceiveTimeout)
 
     # ------------------------------------------------------------------ failure
@@ -587,7 +590,7 @@ class ActorCell:
         elif directive is Directive.RESTART:
             if child._restarts is None:
                 child._restarts = []
-            if strategy.restart_allowed(child._restarts):
+            if strategy.restart_allowed(child._restarts, self.system._clock.time()):
                 for target in targets:
                     target._post_system(
                         (_Sys.RESTART, error, message if target is child else None)

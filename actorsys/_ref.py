@@ -114,7 +114,7 @@ class _PromiseRef(ActorRef):
         super().__init__(target.system._temp_cell)
         self._target = target.path
         self._future = future
-        self._handle = target._loop.call_later(timeout, self._time_out, timeout)
+        self._handle = target.system._clock.call_later(timeout, self._time_out, timeout)
 
     @property
     def path(self) -> str:

@@ -24,7 +24,8 @@ from actorsys import (
     Terminated,
     default_decider,
 )
-from actorsys.testing import TestProbe
+from actorsys.testing import ManualClock, TestProbe, settle
+from tests.actors._helpers import expect_quiet
 
 
 class Counter(Actor):
@@ -82,7 +83,7 @@ async def supervised(
 
 
 async def test_resume_keeps_the_state_and_continues_with_the_next_message(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     _, children = await supervised(system, probe, OneForOneStrategy({ValueError: Directive.RESUME}))
     a = children["a"]
@@ -92,7 +93,7 @@ async def test_resume_keeps_the_state_and_continues_with_the_next_message(
         await a.ask(ValueError("resume me"))
     a.tell("incr")
     assert await a.ask("get") == 3
-    await probe.expect_no_message(0.01)  # neither restarted nor stopped
+    await expect_quiet(probe, clock)  # neither restarted nor stopped
 
 
 async def test_restart_replaces_the_instance_so_the_state_starts_over(
@@ -157,7 +158,7 @@ async def test_escalate_fails_the_parent_with_the_same_error(
 
 
 async def test_one_for_one_applies_the_directive_to_the_failing_child_only(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     _, children = await supervised(system, probe, OneForOneStrategy(), ("a", "b"))
     children["b"].tell("incr")
@@ -166,7 +167,7 @@ async def test_one_for_one_applies_the_directive_to_the_failing_child_only(
     await probe.expect_message(("a", "stopped"))
     await probe.expect_message(("a", "restarted", error))
     assert await children["b"].ask("get") == 1
-    await probe.expect_no_message(0.01)
+    await expect_quiet(probe, clock)
 
 
 async def test_all_for_one_restarts_every_sibling_of_the_failing_child(
@@ -383,7 +384,7 @@ async def test_a_failed_actor_is_suspended_until_its_parent_decides(
     await probe.expect_message("parent-busy")
     child.tell(RuntimeError("waiting for a decision"))
     child.tell("incr")
-    await asyncio.sleep(0.01)
+    await settle()
     assert child.mailbox_stats().queued == 1  # suspended: "incr" waits
     gate.set()
     await probe.expect_message(("c", "stopped"))
@@ -437,10 +438,32 @@ async def test_an_escalation_reaching_the_root_stops_the_system(
     async with system:
         top = system.spawn(Escalating, "top")
         top.tell("explode")
-        await asyncio.wait_for(system.when_terminated(), 5)
+        await system.when_terminated()
         assert not system.is_running
         assert system.live_actor_count == 0
         assert not top.is_alive
     root = [e for e in logs if e["event"] == "escalation_reached_root"]
     assert len(root) == 1
     assert root[0]["error"] == "LookupError('explode')"
+
+
+async def test_the_restart_window_runs_on_the_systems_clock(
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
+) -> None:
+    _, children = await supervised(system, probe, OneForOneStrategy(max_restarts=1, within=10.0))
+    a = children["a"]
+    first, second, third = (RuntimeError(f"failure {n}") for n in range(3))
+    a.tell(first)
+    assert [await probe.receive() for _ in range(2)] == [
+        ("a", "stopped"),
+        ("a", "restarted", first),
+    ]
+    await clock.advance(10.0)  # the first restart leaves the window: one more is allowed
+    a.tell(second)
+    assert [await probe.receive() for _ in range(2)] == [
+        ("a", "stopped"),
+        ("a", "restarted", second),
+    ]
+    await clock.advance(9.9)
+    a.tell(third)  # a second restart within 10 s: the limit stops it
+    assert [await probe.receive() for _ in range(2)] == [("a", "stopped"), Terminated(a)]
