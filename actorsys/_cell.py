@@ -106,6 +106,7 @@ class ActorCell:
         "_children",
         "_children_changed",
         "_current",
+        "_death_cause",
         "_factory",
         "_idle_since",
         "_log",
@@ -179,6 +180,7 @@ class ActorCell:
         self._task: asyncio.Task[None] | None = None
         self._termination: asyncio.Future[None] | None = None
         self._log: Any = None
+        self._death_cause: BaseException | None = None
 
     @property
     def path(self) -> str:
@@ -600,10 +602,10 @@ class ActorCell:
                     "restart_limit_reached", child=child.path, max_restarts=strategy.max_restarts
                 )
                 for target in targets:
-                    target._post_system(_STOP)
+                    target._stop_for(error)
         elif directive is Directive.STOP:
             for target in targets:
-                target._post_system(_STOP)
+                target._stop_for(error)
         else:
             self._fail(error, None)
 
@@ -708,6 +710,16 @@ class ActorCell:
                 self.log.error("post_stop_failed", error=repr(error), exc_info=error)
         self._finish_termination()
 
+    def _stop_for(self, cause: BaseException) -> None:
+        """Stop this actor because of ``cause``, which asks to it then report (ActorDeadError).
+
+        For a supervisor's stop after a failure, and for library actors that stop on an error
+        (the persistent actor, when its journal fails).
+        """
+        if self._state < _State.STOPPING and self._death_cause is None:
+            self._death_cause = cause
+        self._post_system(_STOP)
+
     def stop_children(self) -> None:
         """Ask every child to stop (the default ``pre_restart`` does this)."""
         for child in list(self._children.values()) if self._children else ():
@@ -747,7 +759,7 @@ class ActorCell:
         for envelope in itertools.chain(stash or (), mail or ()):
             message, sender = envelope
             if sender.__class__ is _PromiseRef:
-                sender.fail(ActorDeadError(self.path))
+                sender.fail(ActorDeadError(self.path, self._death_cause))
             elif message.__class__ not in _SPECIAL:
                 system._dead_letter(message, sender, self.ref)
         for watcher in self._watchers or ():

@@ -320,9 +320,19 @@ async def test_an_error_in_the_constructor_or_pre_start_stops_the_actor(
     ref = system.spawn(failing_in(hook), "broken")
     probe.watch(ref)
     pending = ref.ask("hello")
-    with pytest.raises(ActorDeadError, match=r"^actor /user/broken has stopped$"):
-        await pending
+    stopped = f"actor /user/broken has stopped: failed to start: ValueError: in {hook}"
+    with pytest.raises(ActorDeadError) as queued:
+        await pending  # asked before it died
+    assert str(queued.value) == stopped
     await probe.expect_terminated(ref)
+    with pytest.raises(ActorDeadError) as late:
+        ref.ask("hello again")  # asked after it died
+    assert str(late.value) == stopped
+    for caught in (queued, late):
+        cause = caught.value.__cause__
+        assert isinstance(cause, ActorInitializationError)
+        assert cause.__cause__ is cause.cause
+        assert cause.cause.args == (f"in {hook}",)
     failures = [e for e in logs if e["event"] == "actor_failed"]
     assert [e["error"] for e in failures] == [
         f"ActorInitializationError(\"actor /user/broken failed to start: ValueError('in {hook}')\")"
@@ -467,3 +477,43 @@ async def test_the_restart_window_runs_on_the_systems_clock(
     await clock.advance(9.9)
     a.tell(third)  # a second restart within 10 s: the limit stops it
     assert [await probe.receive() for _ in range(2)] == [("a", "stopped"), Terminated(a)]
+
+
+async def test_an_actor_its_supervisor_stopped_says_why_to_later_asks(
+    system: ActorSystem, probe: TestProbe
+) -> None:
+    _, children = await supervised(system, probe, OneForOneStrategy({KeyError: Directive.STOP}))
+    a = children["a"]
+    error = KeyError("account-7")
+    a.tell(error)
+    await probe.expect_message(("a", "stopped"))
+    await probe.expect_terminated(a)
+    with pytest.raises(ActorDeadError) as caught:
+        a.ask("get")
+    assert str(caught.value) == "actor /user/parent/a has stopped: KeyError: 'account-7'"
+    assert caught.value.__cause__ is error
+
+
+async def test_an_actor_stopped_at_its_restart_limit_says_why_and_its_queued_asks_too(
+    system: ActorSystem, probe: TestProbe
+) -> None:
+    _, children = await supervised(system, probe, OneForOneStrategy(max_restarts=0))
+    a = children["a"]
+    error = RuntimeError("once too often")
+    a.tell(error)
+    queued = a.ask("get")  # waits behind the failure, then the actor is stopped
+    with pytest.raises(ActorDeadError) as caught:
+        await queued
+    assert str(caught.value) == "actor /user/parent/a has stopped: RuntimeError: once too often"
+    assert caught.value.__cause__ is error
+
+
+async def test_an_actor_stopped_without_an_error_says_only_that_it_stopped(
+    system: ActorSystem,
+) -> None:
+    ref = system.spawn(lambda: Counter("plain", system.dead_letters), "plain")
+    await system.stop(ref)
+    with pytest.raises(ActorDeadError) as caught:
+        ref.ask("get")
+    assert str(caught.value) == "actor /user/plain has stopped"
+    assert caught.value.__cause__ is None
