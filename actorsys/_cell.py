@@ -69,6 +69,7 @@ class _Sys(enum.Enum):
 
 
 _STOP = (_Sys.STOP,)
+_RESUME = (_Sys.RESUME, None)
 
 _SPECIAL = frozenset(
     {type(PoisonPill), type(Kill), Terminated, _TimerMessage, type(ReceiveTimeout)}
@@ -542,8 +543,14 @@ class ActorCell:
 
     # ------------------------------------------------------------------ failure
 
-    def _fail(self, error: Exception, envelope: Envelope | None) -> None:
-        """Suspend this actor and ask the parent what to do."""
+    def _fail(
+        self, error: Exception, envelope: Envelope | None, perpetrator: ActorCell | None = None
+    ) -> None:
+        """Suspend this actor and ask the parent what to do.
+
+        ``perpetrator`` is the child whose failure this actor escalated: it stays suspended until
+        this actor is resumed (then it is resumed too) or restarted (then it is restarted too).
+        """
         self._suspended = True
         message = None
         if envelope is not None:
@@ -556,7 +563,7 @@ class ActorCell:
         if self._parent is None:
             self.system._guardian_failed(error)
         else:
-            self._parent._post_system((_Sys.FAILED, self, error, message))
+            self._parent._post_system((_Sys.FAILED, self, error, message, perpetrator))
 
     def _system_message(self, message: tuple[Any, ...]) -> Awaitable[None] | None:
         kind = message[0]
@@ -567,17 +574,22 @@ class ActorCell:
         if self._state >= _State.STOPPING:
             return None
         if kind is _Sys.FAILED:
-            self._child_failed(message[1], message[2], message[3])
+            self._child_failed(message[1], message[2], message[3], message[4])
             return None
         if kind is _Sys.RESUME:
             if self._state is _State.RUNNING:
                 self._suspended = False
+            perpetrator = message[1]
+            if perpetrator is not None:  # the child whose failure this actor escalated
+                perpetrator._post_system(_RESUME)
             return None
         if kind is _Sys.RESTART:
             return self._restart(message[1], message[2])
         raise AssertionError(f"unknown system message {message!r}")
 
-    def _child_failed(self, child: ActorCell, error: Exception, message: Any) -> None:
+    def _child_failed(
+        self, child: ActorCell, error: Exception, message: Any, perpetrator: ActorCell | None
+    ) -> None:
         children = self._children
         if children is None or children.get(child.name) is not child or child.dead:
             return
@@ -588,7 +600,7 @@ class ActorCell:
         directive = strategy.decide(error)
         targets = list(children.values()) if strategy.applies_to_all else [child]
         if directive is Directive.RESUME:
-            child._post_system((_Sys.RESUME,))
+            child._post_system((_Sys.RESUME, perpetrator))
         elif directive is Directive.RESTART:
             if child._restarts is None:
                 child._restarts = []
@@ -607,7 +619,7 @@ class ActorCell:
             for target in targets:
                 target._stop_for(error)
         else:
-            self._fail(error, None)
+            self._fail(error, None, child)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -674,6 +686,10 @@ class ActorCell:
             except Exception as error:
                 self.log.error("pre_restart_failed", error=repr(error), exc_info=error)
         await self._await_children(ActorCell._stopping)
+        # Children that pre_restart kept are restarted once this actor is up again (Akka's
+        # finishRecreate): one of them may be the child whose escalated failure caused this
+        # restart, suspended until then.
+        survivors = list(self._children.values()) if self._children else None
         if self._stash:
             stash, self._stash = self._stash, None
             self._prepend(stash)
@@ -688,6 +704,8 @@ class ActorCell:
             return
         self.log.info("actor_restarted", reason=repr(reason))
         self._started()
+        for child in survivors or ():
+            child._post_system((_Sys.RESTART, reason, None))
 
     def _stop(self) -> Awaitable[None] | None:
         if self._state >= _State.STOPPING:

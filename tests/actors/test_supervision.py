@@ -517,3 +517,132 @@ async def test_an_actor_stopped_without_an_error_says_only_that_it_stopped(
         ref.ask("get")
     assert str(caught.value) == "actor /user/plain has stopped"
     assert caught.value.__cause__ is None
+
+
+# FaultHandlingDocSpec from the Akka documentation, ported: ArithmeticException,
+# NullPointerException and IllegalArgumentException become ArithmeticError, AttributeError and
+# ValueError.
+
+
+class DocChild(Actor):
+    """Keeps an int; ``"get"`` answers it; an exception it is sent is raised."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = 0
+
+    def receive(self, message: Any) -> None:
+        if isinstance(message, Exception):
+            raise message
+        if isinstance(message, int):
+            self.state = message
+        elif message == "get":
+            self.context.sender.tell(self.state)
+
+
+class DocSupervisor(Actor):
+    """Spawns the actor class it is sent and answers with the new child's ref."""
+
+    supervisor_strategy = OneForOneStrategy(
+        {
+            ArithmeticError: Directive.RESUME,
+            AttributeError: Directive.RESTART,
+            ValueError: Directive.STOP,
+            Exception: Directive.ESCALATE,
+        }
+    ).with_limits(10, within=60.0)
+
+    def receive(self, message: Any) -> None:
+        self.context.sender.tell(self.context.spawn(message))
+
+
+class DocSupervisor2(DocSupervisor):
+    """Like ``DocSupervisor``, but keeps its children when it restarts."""
+
+    def pre_restart(self, reason: Exception, message: Any) -> None:
+        pass  # override the default, which stops every child
+
+
+async def answer(ref: ActorRef, message: Any, clock: ManualClock) -> Any:
+    """The reply to ``message``; the ask times out (fails the test) if the actor hangs."""
+    asked = ref.ask(message, timeout=1.0)
+    await clock.advance(1.0)
+    return await asked
+
+
+async def test_akka_fault_handling_doc_spec_supervisor_resume_restart_stop_escalate(
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
+) -> None:
+    supervisor = system.spawn(DocSupervisor, "supervisor")
+    child: ActorRef = await supervisor.ask(DocChild)
+    child.tell(42)
+    assert await answer(child, "get", clock) == 42
+    child.tell(ArithmeticError())  # resumed
+    assert await answer(child, "get", clock) == 42
+    child.tell(AttributeError())  # restarted
+    assert await answer(child, "get", clock) == 0
+    probe.watch(child)
+    child.tell(ValueError())  # stopped
+    await probe.expect_terminated(child)
+
+    child2: ActorRef = await supervisor.ask(DocChild)
+    probe.watch(child2)
+    assert await answer(child2, "get", clock) == 0
+    child2.tell(Exception("CRASH"))  # escalated: the guardian restarts the supervisor,
+    await probe.expect_terminated(child2)  # whose default pre_restart stops its children
+    assert supervisor.is_alive
+
+
+async def test_akka_fault_handling_doc_spec_supervisor2_keeps_and_restarts_its_children(
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
+) -> None:
+    supervisor2 = system.spawn(DocSupervisor2, "supervisor2")
+    child3: ActorRef = await supervisor2.ask(DocChild)
+    probe.watch(child3)
+    child3.tell(23)
+    assert await answer(child3, "get", clock) == 23
+    crash = Exception("CRASH")
+    child3.tell(crash)  # escalated: the supervisor restarts and keeps child3, restarting it too
+    assert await answer(child3, "get", clock) == 0
+    assert await supervisor2.ask(DocChild) != child3  # the supervisor works again
+    child3.tell(7)  # and child3 goes on with its next messages
+    assert await answer(child3, "get", clock) == 7
+    await expect_quiet(probe, clock)  # child3 was restarted, never stopped
+
+
+async def test_a_kept_child_that_did_not_fail_is_restarted_with_its_parent_too(
+    system: ActorSystem, clock: ManualClock
+) -> None:
+    supervisor2 = system.spawn(DocSupervisor2, "supervisor2")
+    failing: ActorRef = await supervisor2.ask(DocChild)
+    bystander: ActorRef = await supervisor2.ask(DocChild)
+    bystander.tell(5)
+    failing.tell(Exception("CRASH"))
+    assert await answer(failing, "get", clock) == 0
+    assert await answer(bystander, "get", clock) == 0  # Akka restarts every kept child
+
+
+async def test_a_child_whose_escalated_failure_is_resumed_goes_on_with_its_state(
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
+) -> None:
+    class Top(Actor):
+        supervisor_strategy = OneForOneStrategy({LookupError: Directive.RESUME})
+
+        def pre_start(self) -> None:
+            self.middle = self.context.spawn(
+                lambda: Supervisor(
+                    OneForOneStrategy({LookupError: Directive.ESCALATE}), ["a"], probe.ref
+                ),
+                "middle",
+            )
+
+        def receive(self, message: Any) -> None:
+            self.context.sender.tell(self.middle)
+
+    middle: ActorRef = await system.spawn(Top, "top").ask("middle")
+    a = (await middle.ask("children"))["a"]
+    a.tell("incr")
+    a.tell(KeyError("escalate, then resume"))
+    a.tell("incr")
+    assert await answer(a, "get", clock) == 2  # resumed with its state, not restarted
+    await expect_quiet(probe, clock)
