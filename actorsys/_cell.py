@@ -546,7 +546,8 @@ class ActorCell:
     def _fail(
         self, error: Exception, envelope: Envelope | None, perpetrator: ActorCell | None = None
     ) -> None:
-        """Suspend this actor and ask the parent what to do.
+        """Suspend this actor and ask the parent what to do (the parent logs the failure once it
+        has decided, at a level that depends on the decision).
 
         ``perpetrator`` is the child whose failure this actor escalated: it stays suspended until
         this actor is resumed (then it is resumed too) or restarted (then it is restarted too).
@@ -557,9 +558,6 @@ class ActorCell:
             message, sender = envelope
             if sender.__class__ is _PromiseRef:
                 sender.fail(error)
-        self.log.error(
-            "actor_failed", error=repr(error), message=repr(message)[:200], exc_info=error
-        )
         if self._parent is None:
             self.system._guardian_failed(error)
         else:
@@ -592,6 +590,7 @@ class ActorCell:
     ) -> None:
         children = self._children
         if children is None or children.get(child.name) is not child or child.dead:
+            _log_failure(child, error, message, None, perpetrator)  # it is gone already
             return
         actor = self._actor
         strategy: SupervisorStrategy = (
@@ -599,22 +598,20 @@ class ActorCell:
         )
         directive = strategy.decide(error)
         targets = list(children.values()) if strategy.applies_to_all else [child]
-        if directive is Directive.RESUME:
-            child._post_system((_Sys.RESUME, perpetrator))
-        elif directive is Directive.RESTART:
+        if directive is Directive.RESTART:
             if child._restarts is None:
                 child._restarts = []
-            if strategy.restart_allowed(child._restarts, self.system._clock.time()):
-                for target in targets:
-                    target._post_system(
-                        (_Sys.RESTART, error, message if target is child else None)
-                    )
-            else:
+            if not strategy.restart_allowed(child._restarts, self.system._clock.time()):
                 self.log.warning(
                     "restart_limit_reached", child=child.path, max_restarts=strategy.max_restarts
                 )
-                for target in targets:
-                    target._stop_for(error)
+                directive = Directive.STOP
+        _log_failure(child, error, message, directive, perpetrator)
+        if directive is Directive.RESUME:
+            child._post_system((_Sys.RESUME, perpetrator))
+        elif directive is Directive.RESTART:
+            for target in targets:
+                target._post_system((_Sys.RESTART, error, message if target is child else None))
         elif directive is Directive.STOP:
             for target in targets:
                 target._stop_for(error)
@@ -770,6 +767,9 @@ class ActorCell:
 
     def _finish_termination(self) -> None:
         self._state = _State.DEAD
+        for pending in self._sys or ():
+            if pending[0] is _Sys.FAILED:  # a child failed while this actor stopped: no decision
+                _log_failure(pending[1], pending[2], pending[3], None, pending[4])
         self._sys = None
         mail, self._mail = self._mail, None
         stash, self._stash = self._stash, None
@@ -797,3 +797,27 @@ class ActorCell:
 
     def __repr__(self) -> str:
         return f"<ActorCell {self.path} {self._state.name}>"
+
+
+def _log_failure(
+    child: ActorCell,
+    error: Exception,
+    message: Any,
+    directive: Directive | None,
+    perpetrator: ActorCell | None,
+) -> None:
+    """Log a child's failure once its parent decided (Akka's levels).
+
+    Resumed: a warning, without traceback. Escalated: not here, but where it is decided. Restarted,
+    stopped, or not decided because the child is gone: an error with the exception.
+    """
+    if directive is Directive.ESCALATE:
+        return
+    fields: dict[str, Any] = {"error": repr(error), "message": repr(message)[:200]}
+    if perpetrator is not None:
+        fields["escalated_from"] = perpetrator.path
+    if directive is Directive.RESUME:
+        child.log.warning("actor_failed", directive=directive.value, **fields)
+    else:
+        decided = directive.value if directive is not None else None
+        child.log.error("actor_failed", directive=decided, exc_info=error, **fields)
