@@ -91,7 +91,11 @@ class Actor:
         return None
 
     def pre_restart(self, reason: Exception, message: Any) -> Awaitable[None] | None:
-        """Called on the failed instance before a restart; stops the children, then post_stop."""
+        """Called on the failed instance before a restart; stops the children, then post_stop.
+
+        Override it to keep the children: they are then restarted (with the same reason) once the
+        new instance's ``post_restart`` has run, as in Akka.
+        """
         self.context.stop_children()
         return self.post_stop()
 

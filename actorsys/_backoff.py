@@ -4,6 +4,8 @@ The delay before restart ``n`` (counting from 0) is
 ``min(max_backoff, min_backoff * 2**n) * (1 + random() * random_factor)``; ``n`` goes back to 0
 once the child has run for ``reset_after`` seconds without stopping. While the child is down,
 messages go to dead letters, or are answered with ``reply_while_down`` when one is configured.
+Delays and the reset period run on the system's clock (``ActorSystem(clock=...)``).
+
 This is how a persistent actor rides out a journal outage: it stops on a write failure, and comes
 back (and replays) once the journal works again.
 """

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from actorsys._clock import Cancellable
 from actorsys._errors import (
     ActorDeadError,
     ActorInitializationError,
@@ -68,6 +69,7 @@ class _Sys(enum.Enum):
 
 
 _STOP = (_Sys.STOP,)
+_RESUME = (_Sys.RESUME, None)
 
 _SPECIAL = frozenset(
     {type(PoisonPill), type(Kill), Terminated, _TimerMessage, type(ReceiveTimeout)}
@@ -105,6 +107,7 @@ class ActorCell:
         "_children",
         "_children_changed",
         "_current",
+        "_death_cause",
         "_factory",
         "_idle_since",
         "_log",
@@ -172,12 +175,13 @@ class ActorCell:
         self._stash: list[Envelope] | None = None
         self._timers: TimerScheduler | None = None
         self._receive_timeout: float | None = None
-        self._timeout_handle: asyncio.TimerHandle | None = None
+        self._timeout_handle: Cancellable | None = None
         self._idle_since = 0.0
         self._restarts: list[float] | None = None
         self._task: asyncio.Task[None] | None = None
         self._termination: asyncio.Future[None] | None = None
         self._log: Any = None
+        self._death_cause: BaseException | None = None
 
     @property
     def path(self) -> str:
@@ -341,8 +345,9 @@ class ActorCell:
             self._timeout_handle = None
         self._receive_timeout = timeout
         if timeout is not None:
-            self._idle_since = self._loop.time()
-            self._timeout_handle = self._loop.call_later(timeout, self._check_receive_timeout)
+            clock = self.system._clock
+            self._idle_since = clock.time()
+            self._timeout_handle = clock.call_later(timeout, self._check_receive_timeout)
 
     @property
     def receive_timeout(self) -> float | None:
@@ -488,7 +493,7 @@ class ActorCell:
         if self._sys is not None and not self._sys:
             self._sys = None
         if self._receive_timeout is not None:
-            self._idle_since = self._loop.time()
+            self._idle_since = self.system._clock.time()
 
     def _prepend(self, envelopes: list[Envelope]) -> None:
         if self._mail is None:
@@ -524,34 +529,39 @@ class ActorCell:
         timeout = self._receive_timeout
         if timeout is None or self._state >= _State.STOPPING:
             return
-        now = self._loop.time()
+        clock = self.system._clock
+        now = clock.time()
         busy = self._scheduled or bool(self._mail)
         due = self._idle_since + timeout
         if busy or now < due:
-            self._timeout_handle = self._loop.call_later(
+            self._timeout_handle = clock.call_later(
                 timeout if busy else due - now, self._check_receive_timeout
             )
             return
-        self._timeout_handle = self._loop.call_later(timeout, self._check_receive_timeout)
+        self._timeout_handle = clock.call_later(timeout, self._check_receive_timeout)
         self.ref.tell(ReceiveTimeout)
 
     # ------------------------------------------------------------------ failure
 
-    def _fail(self, error: Exception, envelope: Envelope | None) -> None:
-        """Suspend this actor and ask the parent what to do."""
+    def _fail(
+        self, error: Exception, envelope: Envelope | None, perpetrator: ActorCell | None = None
+    ) -> None:
+        """Suspend this actor and ask the parent what to do (the parent logs the failure once it
+        has decided, at a level that depends on the decision).
+
+        ``perpetrator`` is the child whose failure this actor escalated: it stays suspended until
+        this actor is resumed (then it is resumed too) or restarted (then it is restarted too).
+        """
         self._suspended = True
         message = None
         if envelope is not None:
             message, sender = envelope
             if sender.__class__ is _PromiseRef:
                 sender.fail(error)
-        self.log.error(
-            "actor_failed", error=repr(error), message=repr(message)[:200], exc_info=error
-        )
         if self._parent is None:
             self.system._guardian_failed(error)
         else:
-            self._parent._post_system((_Sys.FAILED, self, error, message))
+            self._parent._post_system((_Sys.FAILED, self, error, message, perpetrator))
 
     def _system_message(self, message: tuple[Any, ...]) -> Awaitable[None] | None:
         kind = message[0]
@@ -562,19 +572,25 @@ class ActorCell:
         if self._state >= _State.STOPPING:
             return None
         if kind is _Sys.FAILED:
-            self._child_failed(message[1], message[2], message[3])
+            self._child_failed(message[1], message[2], message[3], message[4])
             return None
         if kind is _Sys.RESUME:
             if self._state is _State.RUNNING:
                 self._suspended = False
+            perpetrator = message[1]
+            if perpetrator is not None:  # the child whose failure this actor escalated
+                perpetrator._post_system(_RESUME)
             return None
         if kind is _Sys.RESTART:
             return self._restart(message[1], message[2])
         raise AssertionError(f"unknown system message {message!r}")
 
-    def _child_failed(self, child: ActorCell, error: Exception, message: Any) -> None:
+    def _child_failed(
+        self, child: ActorCell, error: Exception, message: Any, perpetrator: ActorCell | None
+    ) -> None:
         children = self._children
         if children is None or children.get(child.name) is not child or child.dead:
+            _log_failure(child, error, message, None, perpetrator)  # it is gone already
             return
         actor = self._actor
         strategy: SupervisorStrategy = (
@@ -582,27 +598,25 @@ class ActorCell:
         )
         directive = strategy.decide(error)
         targets = list(children.values()) if strategy.applies_to_all else [child]
-        if directive is Directive.RESUME:
-            child._post_system((_Sys.RESUME,))
-        elif directive is Directive.RESTART:
+        if directive is Directive.RESTART:
             if child._restarts is None:
                 child._restarts = []
-            if strategy.restart_allowed(child._restarts):
-                for target in targets:
-                    target._post_system(
-                        (_Sys.RESTART, error, message if target is child else None)
-                    )
-            else:
+            if not strategy.restart_allowed(child._restarts, self.system._clock.time()):
                 self.log.warning(
                     "restart_limit_reached", child=child.path, max_restarts=strategy.max_restarts
                 )
-                for target in targets:
-                    target._post_system(_STOP)
+                directive = Directive.STOP
+        _log_failure(child, error, message, directive, perpetrator)
+        if directive is Directive.RESUME:
+            child._post_system((_Sys.RESUME, perpetrator))
+        elif directive is Directive.RESTART:
+            for target in targets:
+                target._post_system((_Sys.RESTART, error, message if target is child else None))
         elif directive is Directive.STOP:
             for target in targets:
-                target._post_system(_STOP)
+                target._stop_for(error)
         else:
-            self._fail(error, None)
+            self._fail(error, None, child)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -669,6 +683,10 @@ class ActorCell:
             except Exception as error:
                 self.log.error("pre_restart_failed", error=repr(error), exc_info=error)
         await self._await_children(ActorCell._stopping)
+        # Children that pre_restart kept are restarted once this actor is up again (Akka's
+        # finishRecreate): one of them may be the child whose escalated failure caused this
+        # restart, suspended until then.
+        survivors = list(self._children.values()) if self._children else None
         if self._stash:
             stash, self._stash = self._stash, None
             self._prepend(stash)
@@ -683,6 +701,8 @@ class ActorCell:
             return
         self.log.info("actor_restarted", reason=repr(reason))
         self._started()
+        for child in survivors or ():
+            child._post_system((_Sys.RESTART, reason, None))
 
     def _stop(self) -> Awaitable[None] | None:
         if self._state >= _State.STOPPING:
@@ -704,6 +724,16 @@ class ActorCell:
             except Exception as error:
                 self.log.error("post_stop_failed", error=repr(error), exc_info=error)
         self._finish_termination()
+
+    def _stop_for(self, cause: BaseException) -> None:
+        """Stop this actor because of ``cause``, which asks to it then report (ActorDeadError).
+
+        For a supervisor's stop after a failure, and for library actors that stop on an error
+        (the persistent actor, when its journal fails).
+        """
+        if self._state < _State.STOPPING and self._death_cause is None:
+            self._death_cause = cause
+        self._post_system(_STOP)
 
     def stop_children(self) -> None:
         """Ask every child to stop (the default ``pre_restart`` does this)."""
@@ -737,6 +767,9 @@ class ActorCell:
 
     def _finish_termination(self) -> None:
         self._state = _State.DEAD
+        for pending in self._sys or ():
+            if pending[0] is _Sys.FAILED:  # a child failed while this actor stopped: no decision
+                _log_failure(pending[1], pending[2], pending[3], None, pending[4])
         self._sys = None
         mail, self._mail = self._mail, None
         stash, self._stash = self._stash, None
@@ -744,7 +777,7 @@ class ActorCell:
         for envelope in itertools.chain(stash or (), mail or ()):
             message, sender = envelope
             if sender.__class__ is _PromiseRef:
-                sender.fail(ActorDeadError(self.path))
+                sender.fail(ActorDeadError(self.path, self._death_cause))
             elif message.__class__ not in _SPECIAL:
                 system._dead_letter(message, sender, self.ref)
         for watcher in self._watchers or ():
@@ -764,3 +797,27 @@ class ActorCell:
 
     def __repr__(self) -> str:
         return f"<ActorCell {self.path} {self._state.name}>"
+
+
+def _log_failure(
+    child: ActorCell,
+    error: Exception,
+    message: Any,
+    directive: Directive | None,
+    perpetrator: ActorCell | None,
+) -> None:
+    """Log a child's failure once its parent decided (Akka's levels).
+
+    Resumed: a warning, without traceback. Escalated: not here, but where it is decided. Restarted,
+    stopped, or not decided because the child is gone: an error with the exception.
+    """
+    if directive is Directive.ESCALATE:
+        return
+    fields: dict[str, Any] = {"error": repr(error), "message": repr(message)[:200]}
+    if perpetrator is not None:
+        fields["escalated_from"] = perpetrator.path
+    if directive is Directive.RESUME:
+        child.log.warning("actor_failed", directive=directive.value, **fields)
+    else:
+        decided = directive.value if directive is not None else None
+        child.log.error("actor_failed", directive=decided, exc_info=error, **fields)

@@ -35,18 +35,20 @@ class Clock(Protocol):
 
 
 class LoopClock:
-    """The running event loop's clock: what a system uses unless it is given another."""
+    """The running event loop's clock: what a system uses unless it is given another.
 
-    __slots__ = ("_loop",)
+    Its ``time`` and ``call_later`` are the loop's own bound methods, not wrappers: timers and
+    ask timeouts pay nothing for the seam.
+    """
+
+    __slots__ = ("call_later", "time")
+
+    time: Callable[[], float]
+    call_later: Callable[..., Cancellable]
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-
-    def time(self) -> float:
-        return self._loop.time()
-
-    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Cancellable:
-        return self._loop.call_later(delay, callback, *args)
+        self.time = loop.time
+        self.call_later = loop.call_later
 
 
 class _ManualCall:

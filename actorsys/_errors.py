@@ -3,7 +3,7 @@
 ::
 
     ActorError
-    ├── ActorDeadError            the target actor has stopped (ask to a stopped actor)
+    ├── ActorDeadError            the target actor has stopped (ask to a stopped actor); says why
     ├── AskTimeoutError           no reply within the ask timeout (names target and timeout)
     ├── ActorInitializationError  the constructor, pre_start or post_restart raised
     ├── ActorKilledError          the actor received Kill
@@ -21,10 +21,19 @@ class ActorError(Exception):
 
 
 class ActorDeadError(ActorError):
-    """The target actor has stopped."""
+    """The target actor has stopped.
 
-    def __init__(self, path: str) -> None:
-        super().__init__(f"actor {path} has stopped")
+    When it stopped because of an error (its constructor or ``pre_start`` raised, its supervisor
+    stopped it after a failure, its journal failed), the message says so and ``__cause__`` is
+    that error.
+    """
+
+    def __init__(self, path: str, cause: BaseException | None = None) -> None:
+        if cause is None:
+            super().__init__(f"actor {path} has stopped")
+        else:
+            super().__init__(f"actor {path} has stopped: {_describe(cause, path)}")
+            self.__cause__ = cause
         self.path = path
 
 
@@ -44,6 +53,7 @@ class ActorInitializationError(ActorError):
         super().__init__(f"actor {path} failed to start: {cause!r}")
         self.path = path
         self.cause = cause
+        self.__cause__ = cause
 
 
 class ActorKilledError(ActorError):
@@ -69,3 +79,11 @@ class StashError(ActorError):
 
 class ActorSystemError(ActorError):
     """The actor system was misused (not running, already shut down, ...)."""
+
+
+def _describe(cause: BaseException, path: str) -> str:
+    """``Type: message``; an actor's own start failure reads ``failed to start: Type: message``."""
+    if isinstance(cause, ActorInitializationError) and cause.path == path:
+        return f"failed to start: {_describe(cause.cause, path)}"
+    text = str(cause)
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__

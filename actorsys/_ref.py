@@ -59,14 +59,15 @@ class ActorRef:
         """Send ``message`` and return an awaitable for the first reply.
 
         Raises :class:`ValueError` for a non-positive timeout and :class:`ActorDeadError` if the
-        actor has stopped; the awaitable raises :class:`AskTimeoutError` when no reply comes in
-        time, or the exception the actor raised while handling the message.
+        actor has stopped (saying why, when an error stopped it); the awaitable raises
+        :class:`AskTimeoutError` when no reply comes in time (by the system's clock), or the
+        exception the actor raised while handling the message.
         """
         if not timeout > 0:
             raise ValueError(f"ask timeout must be positive, got {timeout!r}")
         cell = self._cell
         if cell.dead:
-            raise ActorDeadError(cell.path)
+            raise ActorDeadError(cell.path, cell._death_cause)
         future: asyncio.Future[Any] = cell._loop.create_future()
         promise = _PromiseRef(cell, future, timeout)
         try:
@@ -114,7 +115,7 @@ class _PromiseRef(ActorRef):
         super().__init__(target.system._temp_cell)
         self._target = target.path
         self._future = future
-        self._handle = target._loop.call_later(timeout, self._time_out, timeout)
+        self._handle = target.system._clock.call_later(timeout, self._time_out, timeout)
 
     @property
     def path(self) -> str:

@@ -77,7 +77,10 @@ class _Strategy:
         return replace(self, max_restarts=max_restarts, within=within)
 
     def restart_allowed(self, history: list[float], now: float | None = None) -> bool:
-        """Record a restart in ``history`` and say whether it stays within the limits."""
+        """Record a restart in ``history`` and say whether it stays within the limits.
+
+        ``now`` is the supervising system's clock time (default: ``time.monotonic()``).
+        """
         if self.max_restarts is None:
             return True
         now = time.monotonic() if now is None else now

@@ -63,8 +63,9 @@ class ActorSystem:
 
     ``guardian_strategy`` supervises the top-level actors (default: restart them); a failure it
     escalates reaches the root, which shuts the system down. ``clock`` is what timers, receive
-    timeouts, ask timeouts and backoff wait by (default: the loop's clock; tests pass
-    :class:`actorsys.testing.ManualClock` to advance time without sleeping).
+    timeouts, ask timeouts, backoff, restart-limit windows and the dead-letter log limit go by
+    (default: the loop's clock; tests pass :class:`actorsys.testing.ManualClock` to advance time
+    without sleeping).
     """
 
     def __init__(
@@ -76,7 +77,8 @@ class ActorSystem:
         clock: Clock | None = None,
     ) -> None:
         self.name = name
-        self._clock = clock
+        # None until start() picks the loop's clock; the runtime reads it directly once started.
+        self._clock: Clock = clock  # type: ignore[assignment]
         self.event_stream = EventStream()
         self._extensions = list(extensions)
         self._guardian_strategy = guardian_strategy
@@ -241,7 +243,7 @@ class ActorSystem:
     def _log_rate_limited(
         self, event: str, message: Any, sender: ActorRef | None, recipient: ActorRef
     ) -> None:
-        now = time.monotonic()
+        now = self._clock.time()
         if now - self._dead_letter_window > _DEAD_LETTER_INTERVAL:
             if self._dead_letters_suppressed:
                 self.log.info("dead_letters_suppressed", count=self._dead_letters_suppressed)

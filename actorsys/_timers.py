@@ -1,16 +1,17 @@
 """Keyed timers that die with their actor.
 
-A timer started with a key that is already active replaces the old one, and the old one's message
-is never delivered, not even when it is already queued: every delivery carries the timer's
-generation and stale generations are dropped when dequeued.
+Timers wait by the system's clock (``ActorSystem(clock=...)``). A timer started with a key that is
+already active replaces the old one, and the old one's message is never delivered, not even when
+it is already queued: every delivery carries the timer's generation and stale generations are
+dropped when dequeued.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
+from actorsys._clock import Cancellable
 from actorsys._errors import ActorSystemError
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class _Timer:
     __slots__ = ("generation", "handle", "interval", "message")
 
     def __init__(
-        self, generation: int, message: Any, interval: float | None, handle: asyncio.TimerHandle
+        self, generation: int, message: Any, interval: float | None, handle: Cancellable
     ) -> None:
         self.generation = generation
         self.message = message
@@ -85,7 +86,7 @@ class TimerScheduler:
             )
         self.cancel(key)
         self._generation += 1
-        handle = self._cell._loop.call_later(delay, self._fire, key, self._generation)
+        handle = self._cell.system._clock.call_later(delay, self._fire, key, self._generation)
         self._timers[key] = _Timer(self._generation, message, interval, handle)
 
     def _fire(self, key: Hashable, generation: int) -> None:
@@ -93,7 +94,9 @@ class TimerScheduler:
         if timer is None or timer.generation != generation:
             return
         if timer.interval is not None:
-            timer.handle = self._cell._loop.call_later(timer.interval, self._fire, key, generation)
+            timer.handle = self._cell.system._clock.call_later(
+                timer.interval, self._fire, key, generation
+            )
         self._cell.ref.tell(_TimerMessage(key, generation, timer.message))
 
     def accept(self, delivery: _TimerMessage) -> tuple[bool, Any]:

@@ -118,7 +118,7 @@ class AtLeastOnceDelivery(PersistentActor):
 
     def __send(self, delivery: _Delivery) -> None:
         delivery.attempt += 1
-        delivery.sent_at = self.context._loop.time()
+        delivery.sent_at = self.context.system.clock.time()
         delivery.destination.tell(delivery.message, self.context.self)
 
     def __ensure_ticking(self) -> None:
@@ -131,7 +131,7 @@ class AtLeastOnceDelivery(PersistentActor):
         if not state.unconfirmed:
             self.context.timers.cancel(_TICK_KEY)
             return
-        now = self.context._loop.time()
+        now = self.context.system.clock.time()
         budget = self.redelivery_burst_limit
         warn: list[UnconfirmedDelivery] = []
         for delivery_id, delivery in state.unconfirmed.items():

@@ -314,7 +314,7 @@ class _Engine:
         try:
             self.actor.on_recovery_failure(error, message)
         finally:
-            self.context.stop(self.context.ref)
+            self.context._stop_for(error)
 
     # ------------------------------------------------------------------ persisting
 
@@ -535,7 +535,7 @@ class _Engine:
         finally:
             entry.completion.fail(cause)
             self._fail_pending(cause)
-            self.context.stop(self.context.ref)
+            self.context._stop_for(cause)
 
     def _fail_pending(self, error: BaseException) -> None:
         while self.pending:

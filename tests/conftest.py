@@ -1,5 +1,6 @@
 """Shared test set-up: every async test runs twice, on the default asyncio loop and on uvloop;
-structlog output is captured; probes and dead letters for tests that define a ``system``."""
+structlog output is captured; a manual clock; probes and dead letters for tests that define a
+``system``."""
 
 from __future__ import annotations
 
@@ -12,13 +13,20 @@ import uvloop
 from structlog.testing import capture_logs
 
 from actorsys import ActorSystem, DeadLetter
-from actorsys.testing import TestProbe
+from actorsys.testing import ManualClock, TestProbe
 
 
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that moves only when the test says so: ``ActorSystem(clock=clock)``, then
+    ``await clock.advance(seconds)`` fires the timers, receive and ask timeouts due by then."""
+    return ManualClock()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from actorsys import Actor, ActorRef
+from actorsys.testing import ManualClock, TestProbe
 
 
 class Echo(Actor):
@@ -30,3 +31,13 @@ class Silent(Actor):
 
     def receive(self, message: Any) -> None:
         pass
+
+
+async def expect_quiet(probe: TestProbe, clock: ManualClock, seconds: float = 1.0) -> None:
+    """Advance ``clock`` by ``seconds`` (running what falls due); the probe must get nothing.
+
+    ``advance`` lets the loop settle, so anything that was going to arrive is queued by then;
+    the probe's own (real-time) wait only has to look.
+    """
+    await clock.advance(seconds)
+    await probe.expect_no_message(0.001)

@@ -20,7 +20,7 @@ from actorsys import (
     MailboxFullError,
     Overflow,
 )
-from actorsys.testing import TestProbe
+from actorsys.testing import ManualClock, TestProbe
 from tests.actors._helpers import Echo, Silent
 
 
@@ -81,11 +81,15 @@ async def test_ask_with_a_non_positive_timeout_raises_value_error_before_anythin
 
 
 async def test_ask_timeout_error_names_the_target_path_and_the_timeout(
-    system: ActorSystem,
+    system: ActorSystem, clock: ManualClock
 ) -> None:
     ref = system.spawn(Silent, "silent")
+    pending = ref.ask("anyone there?", timeout=0.02)
+    await clock.advance(0.019)
+    assert not pending.done()
+    await clock.advance(0.001)
     with pytest.raises(AskTimeoutError) as caught:
-        await ref.ask("anyone there?", timeout=0.02)
+        await pending
     assert str(caught.value) == "ask to /user/silent timed out after 0.02 s"
     assert caught.value.path == "/user/silent"
     assert caught.value.timeout == 0.02
@@ -120,7 +124,7 @@ async def test_an_exception_raised_while_handling_an_ask_reaches_the_asker_and_t
 
 
 async def test_a_reply_after_the_asker_gave_up_goes_to_dead_letters(
-    system: ActorSystem, dead_letters: list[DeadLetter]
+    system: ActorSystem, clock: ManualClock, dead_letters: list[DeadLetter]
 ) -> None:
     gate = asyncio.Event()
 
@@ -130,8 +134,10 @@ async def test_a_reply_after_the_asker_gave_up_goes_to_dead_letters(
             self.context.sender.tell("too late", self.context.self)
 
     ref = system.spawn(Slow)
+    pending = ref.ask("question", timeout=0.01)
+    await clock.advance(0.01)
     with pytest.raises(AskTimeoutError):
-        await ref.ask("question", timeout=0.01)
+        await pending
     gate.set()
     assert await ref.ask("again") == "too late"
     assert [(d.message, d.sender) for d in dead_letters] == [("too late", ref)]
@@ -180,7 +186,7 @@ async def test_a_pending_ask_fails_with_actor_dead_error_when_the_actor_stops_wi
 
 
 async def test_ask_to_a_full_mailbox_that_fails_raises_mailbox_full_error_and_leaves_no_timer(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     gate = asyncio.Event()
     unhandled: list[dict[str, Any]] = []
@@ -201,7 +207,8 @@ async def test_ask_to_a_full_mailbox_that_fails_raises_mailbox_full_error_and_le
             MailboxFullError, match=r"^mailbox of /user/full is full \(capacity 1\)$"
         ):
             ref.ask("no room", timeout=0.01)
-        await asyncio.sleep(0.03)  # past the ask timeout
+        assert clock.pending == 0  # the refused ask's timeout was called off
+        await clock.advance(0.03)  # past the ask timeout
         gc.collect()
         assert unhandled == []  # no orphaned future failed with AskTimeoutError
     finally:

@@ -1,8 +1,10 @@
-"""Backoff supervision: restarts after a stop or a failure, delays, reset, giving up, downtime."""
+"""Backoff supervision: restarts after a stop or a failure, delays, reset, giving up, downtime.
+
+The delays run on the test's manual clock: each test advances it by exactly the delay it expects.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -16,7 +18,8 @@ from actorsys import (
     DeadLetter,
     Terminated,
 )
-from actorsys.testing import TestProbe
+from actorsys.testing import ManualClock, TestProbe
+from tests.actors._helpers import expect_quiet
 
 
 def test_the_delay_is_min_backoff_doubled_per_restart_capped_and_randomized() -> None:
@@ -83,15 +86,18 @@ async def next_start(probe: TestProbe) -> ActorRef:
     return ref  # type: ignore[no-any-return]
 
 
-async def test_the_backoff_supervisor_restarts_its_child_after_it_stops(
-    system: ActorSystem, probe: TestProbe
+async def test_the_backoff_supervisor_restarts_its_child_min_backoff_after_it_stops(
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
-    sup, instances = spawn_supervisor(system, probe, BackoffOptions(0.01, 1.0, 0.0))
+    sup, instances = spawn_supervisor(system, probe, BackoffOptions(0.5, 8.0, 0.0))
     first = await next_start(probe)
     assert first.path == "/user/sup/child"
     assert instances[0].child is first
     assert await sup.ask("hello") == ("echo", "hello")  # forwarded with the asker as sender
     sup.tell("stop")
+    await expect_quiet(probe, clock, 0.25)
+    assert instances[0].child is None
+    await clock.advance(0.25)
     second = await next_start(probe)
     assert second is not first
     assert second.path == first.path
@@ -101,33 +107,58 @@ async def test_the_backoff_supervisor_restarts_its_child_after_it_stops(
 
 
 async def test_restart_delays_grow_per_formula_and_reset_after_a_quiet_period(
-    system: ActorSystem, probe: TestProbe, logs: list[dict[str, Any]]
+    system: ActorSystem, clock: ManualClock, probe: TestProbe, logs: list[dict[str, Any]]
 ) -> None:
-    options = BackoffOptions(0.005, 1.0, 0.0, reset_after=0.03)
+    options = BackoffOptions(1.0, 30.0, 0.0, reset_after=20.0)
     sup, instances = spawn_supervisor(system, probe, options)
     await next_start(probe)
-    for _ in range(3):
+    for delay in (1.0, 2.0, 4.0, 8.0):
         sup.tell("stop")
+        await expect_quiet(probe, clock, delay - 0.5)  # not a moment earlier
+        await clock.advance(0.5)
         await next_start(probe)
     scheduled = [e for e in logs if e["event"] == "backoff_restart_scheduled"]
-    assert [(e["attempt"], e["delay"]) for e in scheduled] == [(1, 0.005), (2, 0.01), (3, 0.02)]
-    assert instances[0].restart_count == 3
-    await asyncio.sleep(0.04)  # the child stays up longer than reset_after: the count resets
+    assert [(e["attempt"], e["delay"]) for e in scheduled] == [
+        (1, 1.0),
+        (2, 2.0),
+        (3, 4.0),
+        (4, 8.0),
+    ]
+    assert instances[0].restart_count == 4
+    await clock.advance(19.5)
+    assert instances[0].restart_count == 4
+    await clock.advance(0.5)  # the child stayed up for reset_after: the count starts over
     assert instances[0].restart_count == 0
     sup.tell("stop")
+    await clock.advance(1.0)
     await next_start(probe)
     scheduled = [e for e in logs if e["event"] == "backoff_restart_scheduled"]
-    assert (scheduled[-1]["attempt"], scheduled[-1]["delay"]) == (1, 0.005)
+    assert (scheduled[-1]["attempt"], scheduled[-1]["delay"]) == (1, 1.0)
+
+
+async def test_the_delay_stops_growing_at_max_backoff(
+    system: ActorSystem, clock: ManualClock, probe: TestProbe, logs: list[dict[str, Any]]
+) -> None:
+    sup, _ = spawn_supervisor(system, probe, BackoffOptions(2.0, 4.0, 0.0))
+    await next_start(probe)
+    for delay in (2.0, 4.0, 4.0):
+        sup.tell("stop")
+        await expect_quiet(probe, clock, delay - 0.25)
+        await clock.advance(0.25)
+        await next_start(probe)
+    scheduled = [e for e in logs if e["event"] == "backoff_restart_scheduled"]
+    assert [e["delay"] for e in scheduled] == [2.0, 4.0, 4.0]
 
 
 async def test_the_backoff_supervisor_gives_up_after_max_retries(
-    system: ActorSystem, probe: TestProbe, logs: list[dict[str, Any]]
+    system: ActorSystem, clock: ManualClock, probe: TestProbe, logs: list[dict[str, Any]]
 ) -> None:
-    sup, _ = spawn_supervisor(system, probe, BackoffOptions(0.005, 1.0, 0.0, max_retries=2))
+    sup, _ = spawn_supervisor(system, probe, BackoffOptions(1.0, 8.0, 0.0, max_retries=2))
     probe.watch(sup)
     await next_start(probe)
-    for _ in range(2):
+    for delay in (1.0, 2.0):
         sup.tell("stop")
+        await clock.advance(delay)
         await next_start(probe)
     sup.tell("stop")
     await probe.expect_terminated(sup)
@@ -135,17 +166,19 @@ async def test_the_backoff_supervisor_gives_up_after_max_retries(
 
 
 async def test_messages_sent_while_the_child_is_down_go_to_dead_letters(
-    system: ActorSystem, probe: TestProbe, dead_letters: list[DeadLetter]
+    system: ActorSystem, clock: ManualClock, probe: TestProbe, dead_letters: list[DeadLetter]
 ) -> None:
-    sup, instances = spawn_supervisor(system, probe, BackoffOptions(0.05, 1.0, 0.0))
+    sup, instances = spawn_supervisor(system, probe, BackoffOptions(1.0, 8.0, 0.0))
     child = await next_start(probe)
     probe.watch(child)
     sup.tell("stop")
-    await probe.expect_terminated(child)  # the supervisor's Terminated is queued before ours
+    await probe.expect_terminated(child)
+    await clock.advance(0.5)  # half-way through the backoff
     sup.tell("while down", probe.ref)
-    await asyncio.sleep(0)
+    await clock.advance(0)
     assert instances[0].child is None
     assert dead_letters == [DeadLetter("while down", probe.ref, sup)]
+    await clock.advance(0.5)
     await next_start(probe)
     assert await sup.ask("after") == ("echo", "after")
 
@@ -153,7 +186,7 @@ async def test_messages_sent_while_the_child_is_down_go_to_dead_letters(
 async def test_reply_while_down_answers_the_sender_instead_of_dead_letters(
     system: ActorSystem, probe: TestProbe, dead_letters: list[DeadLetter]
 ) -> None:
-    options = BackoffOptions(0.05, 1.0, 0.0).with_reply_while_down("child is down")
+    options = BackoffOptions(1.0, 8.0, 0.0).with_reply_while_down("child is down")
     sup, _ = spawn_supervisor(system, probe, options)
     child = await next_start(probe)
     probe.watch(child)
@@ -166,7 +199,7 @@ async def test_reply_while_down_answers_the_sender_instead_of_dead_letters(
 async def test_in_stop_mode_a_failing_child_is_restarted_in_place_by_normal_supervision(
     system: ActorSystem, probe: TestProbe
 ) -> None:
-    sup, instances = spawn_supervisor(system, probe, BackoffOptions(0.01, 1.0, 0.0))
+    sup, instances = spawn_supervisor(system, probe, BackoffOptions(1.0, 8.0, 0.0))
     child = await next_start(probe)
     sup.tell("fail")
     assert await probe.receive() == ("restarted in place", child)
@@ -175,23 +208,25 @@ async def test_in_stop_mode_a_failing_child_is_restarted_in_place_by_normal_supe
 
 
 async def test_in_failure_mode_a_failing_child_is_restarted_with_backoff(
-    system: ActorSystem, probe: TestProbe, logs: list[dict[str, Any]]
+    system: ActorSystem, clock: ManualClock, probe: TestProbe, logs: list[dict[str, Any]]
 ) -> None:
-    options = BackoffOptions(0.01, 1.0, 0.0, on="failure")
+    options = BackoffOptions(1.0, 8.0, 0.0, on="failure")
     sup, instances = spawn_supervisor(system, probe, options)
     first = await next_start(probe)
     sup.tell("fail")
+    await expect_quiet(probe, clock, 0.5)
+    await clock.advance(0.5)
     second = await next_start(probe)  # a fresh child, not a restart in place
     assert second is not first
     assert instances[0].restart_count == 1
     scheduled = [e for e in logs if e["event"] == "backoff_restart_scheduled"]
-    assert [(e["attempt"], e["delay"]) for e in scheduled] == [(1, 0.01)]
+    assert [(e["attempt"], e["delay"]) for e in scheduled] == [(1, 1.0)]
 
 
 async def test_in_failure_mode_a_child_that_stops_by_itself_stops_the_supervisor(
     system: ActorSystem, probe: TestProbe
 ) -> None:
-    sup, _ = spawn_supervisor(system, probe, BackoffOptions(0.01, 1.0, 0.0, on="failure"))
+    sup, _ = spawn_supervisor(system, probe, BackoffOptions(1.0, 8.0, 0.0, on="failure"))
     probe.watch(sup)
     await next_start(probe)
     sup.tell("stop")
@@ -199,11 +234,11 @@ async def test_in_failure_mode_a_child_that_stops_by_itself_stops_the_supervisor
 
 
 async def test_stopping_the_backoff_supervisor_stops_its_child(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
-    sup, _ = spawn_supervisor(system, probe, BackoffOptions(0.01, 1.0, 0.0))
+    sup, _ = spawn_supervisor(system, probe, BackoffOptions(1.0, 8.0, 0.0))
     child = await next_start(probe)
     probe.watch(child)
     await system.stop(sup)
     assert await probe.receive() == Terminated(child)
-    await probe.expect_no_message(0.03)  # no restart once the supervisor is gone
+    await expect_quiet(probe, clock, 60.0)  # no restart once the supervisor is gone

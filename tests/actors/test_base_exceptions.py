@@ -189,17 +189,21 @@ def test_cancelling_the_main_task_while_an_actor_awaits_still_shuts_down_gracefu
     result = run_scenario(
         loop,
         """
+        handling = asyncio.Event()
+
         class Victim(Interrupted):
             async def receive(self, message):
                 say("handling")
-                await asyncio.sleep(0.05)
+                handling.set()
+                for _ in range(100):  # busy for many loop turns: the shutdown starts meanwhile
+                    await asyncio.sleep(0)
                 say("handled")
 
         async def scenario(system, ref):
             ref.tell("work")
-            await asyncio.sleep(0.01)
+            await handling.wait()
             asyncio.current_task().cancel()
-            await asyncio.sleep(10)
+            await asyncio.sleep(10)  # cancelled right away
         """,
     )
     assert "CancelledError" in result.stderr, result

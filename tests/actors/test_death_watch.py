@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 from actorsys import Actor, ActorRef, ActorSystem, DeadLetter, Terminated
-from actorsys.testing import TestProbe
-from tests.actors._helpers import Echo
+from actorsys.testing import ManualClock, TestProbe
+from tests.actors._helpers import Echo, expect_quiet
 
 
 class Watcher(Actor):
@@ -68,7 +68,7 @@ async def test_watching_an_actor_that_is_already_dead_delivers_terminated_at_onc
 
 
 async def test_a_restart_is_not_a_termination_for_watchers(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     class Fails(Actor):
         def receive(self, message: Any) -> None:
@@ -80,7 +80,7 @@ async def test_a_restart_is_not_a_termination_for_watchers(
     probe.watch(target)
     target.tell("fail")
     assert await target.ask("alive after restart") == "alive after restart"
-    await probe.expect_no_message(0.01)
+    await expect_quiet(probe, clock)
     await system.stop(target)
     await probe.expect_terminated(target)
 
@@ -105,13 +105,13 @@ async def test_unwatch_suppresses_terminated_even_if_it_is_already_queued(
 
 
 async def test_unwatch_before_the_target_stops_means_no_terminated(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     target = system.spawn(Echo)
     probe.watch(target)
     probe.ref._cell.unwatch(target)
     await system.stop(target)
-    await probe.expect_no_message(0.01)
+    await expect_quiet(probe, clock)
 
 
 async def test_a_watcher_that_stopped_first_is_not_told(
@@ -150,7 +150,9 @@ async def test_a_parent_can_watch_its_child_and_every_watcher_gets_its_own_termi
     assert parent.is_alive
 
 
-async def test_watching_itself_is_ignored(system: ActorSystem, probe: TestProbe) -> None:
+async def test_watching_itself_is_ignored(
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
+) -> None:
     class SelfWatcher(Actor):
         def pre_start(self) -> None:
             self.context.watch(self.context.self)
@@ -161,4 +163,4 @@ async def test_watching_itself_is_ignored(system: ActorSystem, probe: TestProbe)
     ref = system.spawn(SelfWatcher)
     await system.stop(ref)
     await probe.expect_message("post_stop")
-    await probe.expect_no_message(0.01)
+    await expect_quiet(probe, clock)

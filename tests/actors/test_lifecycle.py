@@ -15,8 +15,8 @@ from actorsys import (
     PoisonPill,
     Terminated,
 )
-from actorsys.testing import TestProbe
-from tests.actors._helpers import Echo, Silent
+from actorsys.testing import ManualClock, TestProbe, settle
+from tests.actors._helpers import Echo, Silent, expect_quiet
 
 
 class Node(Actor):
@@ -72,7 +72,7 @@ async def test_an_async_pre_start_finishes_before_the_first_message(
 
     ref = system.spawn(SlowStart)
     answer = ref.ask("first")
-    await asyncio.sleep(0.01)
+    await settle()
     assert events == ["pre_start-begin"]
     gate.set()
     assert await answer == "first"
@@ -97,7 +97,7 @@ async def test_stop_lets_the_current_message_finish_then_stops_children_first_th
     ref.tell("work")
     await probe.expect_message("busy")
     stopped = system.stop(ref)
-    await asyncio.sleep(0.01)
+    await settle()
     assert "parent:done" not in events  # still working on its message
     assert not any(e.endswith("post_stop-begin") for e in events)
     gate.set()
@@ -111,7 +111,7 @@ async def test_stop_lets_the_current_message_finish_then_stops_children_first_th
 
 
 async def test_stop_sends_the_rest_of_the_mailbox_to_dead_letters_in_order(
-    system: ActorSystem, probe: TestProbe, dead_letters: list[DeadLetter]
+    system: ActorSystem, clock: ManualClock, probe: TestProbe, dead_letters: list[DeadLetter]
 ) -> None:
     gate = asyncio.Event()
 
@@ -134,7 +134,7 @@ async def test_stop_sends_the_rest_of_the_mailbox_to_dead_letters_in_order(
         DeadLetter("m2", None, ref),
         DeadLetter("m3", None, ref),
     ]
-    await probe.expect_no_message(0.01)
+    await expect_quiet(probe, clock)
 
 
 async def test_watchers_get_terminated_with_the_ref_when_an_actor_stops(
@@ -148,11 +148,11 @@ async def test_watchers_get_terminated_with_the_ref_when_an_actor_stops(
 
 
 async def test_an_actor_can_stop_itself_and_its_timers_die_with_it(
-    system: ActorSystem, probe: TestProbe, dead_letters: list[DeadLetter]
+    system: ActorSystem, clock: ManualClock, probe: TestProbe, dead_letters: list[DeadLetter]
 ) -> None:
     class Ticking(Actor):
         def pre_start(self) -> None:
-            self.context.timers.start_periodic_timer("tick", "tick", 0.005)
+            self.context.timers.start_periodic_timer("tick", "tick", 1.0)
 
         def receive(self, message: Any) -> None:
             probe.ref.tell(message)
@@ -161,9 +161,11 @@ async def test_an_actor_can_stop_itself_and_its_timers_die_with_it(
 
     ref = system.spawn(Ticking)
     probe.watch(ref)
+    await clock.advance(1.0)
     await probe.expect_message("tick")
     await probe.expect_terminated(ref)
-    await probe.expect_no_message(0.03)  # several periods: the timer died with the actor
+    await expect_quiet(probe, clock, 10.0)  # several periods: the timer died with the actor
+    assert clock.pending == 0
     assert dead_letters == []
 
 

@@ -17,7 +17,8 @@ from actorsys import (
     Overflow,
     UnboundedMailbox,
 )
-from actorsys.testing import TestProbe
+from actorsys.testing import ManualClock, TestProbe, settle
+from tests.actors._helpers import expect_quiet
 
 
 class Gated(Actor):
@@ -34,7 +35,7 @@ class Gated(Actor):
 
 
 async def test_a_full_bounded_mailbox_with_drop_sends_new_messages_to_dead_letters(
-    system: ActorSystem, probe: TestProbe, dead_letters: list[DeadLetter]
+    system: ActorSystem, clock: ManualClock, probe: TestProbe, dead_letters: list[DeadLetter]
 ) -> None:
     gate = asyncio.Event()
     ref = system.spawn(lambda: Gated(probe, gate), "small", mailbox=BoundedMailbox(2))
@@ -47,7 +48,7 @@ async def test_a_full_bounded_mailbox_with_drop_sends_new_messages_to_dead_lette
     gate.set()
     await probe.expect_message("a")
     await probe.expect_message("b")
-    await probe.expect_no_message(0.01)
+    await expect_quiet(probe, clock)
 
 
 async def test_a_full_bounded_mailbox_with_fail_raises_mailbox_full_error_from_tell(
@@ -116,5 +117,5 @@ async def test_mailbox_stats_count_queued_and_processed_messages(
     gate.set()
     for n in range(1, 5):
         await probe.expect_message(n)
-    await asyncio.sleep(0)
+    await settle()
     assert ref.mailbox_stats() == MailboxStats(queued=0, processed=5)

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 from actorsys import Actor, ActorRef, ActorSystem, DeadLetter, EventStream
-from actorsys.testing import TestProbe
-from tests.actors._helpers import Echo, Silent
+from actorsys.testing import ManualClock, TestProbe, settle
+from tests.actors._helpers import Echo, Silent, expect_quiet
 
 PING = ("ping", 1)
 
@@ -54,16 +54,16 @@ async def test_a_plain_receive_handles_messages_one_at_a_time_in_mailbox_order(
 
 
 async def test_an_await_inside_async_receive_keeps_later_messages_waiting(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     gate = asyncio.Event()
     ref = system.spawn(lambda: Gated(probe.ref, gate), "gated")
     ref.tell("slow")
     ref.tell("fast")
     await probe.expect_message("slow-start")
-    await asyncio.sleep(0.01)
+    await settle()
     assert ref.mailbox_stats().queued == 1  # "fast" waits while "slow" awaits
-    await probe.expect_no_message(0.02)
+    await expect_quiet(probe, clock)
     gate.set()
     await probe.expect_message("slow-end")
     await probe.expect_message("fast")
@@ -231,3 +231,19 @@ async def test_a_dead_letter_that_cannot_be_delivered_is_not_published_again(
     letter = DeadLetter("x", None, ref)
     ref.tell(letter)
     assert dead_letters == []  # no dead letter of a dead letter (no feedback loop)
+
+
+async def test_the_dead_letter_log_limit_starts_over_once_its_interval_has_passed(
+    system: ActorSystem, clock: ManualClock, logs: list[dict[str, Any]]
+) -> None:
+    ref = system.spawn(Silent, "gone")
+    await system.stop(ref)
+    for i in range(25):
+        ref.tell(i)
+    await clock.advance(5.0)
+    ref.tell("same interval")  # still within 5 s of the first: suppressed
+    await clock.advance(0.5)
+    ref.tell("next interval")
+    events = [(e["event"], e.get("message", e.get("count"))) for e in logs]
+    events = [e for e in events if e[0] in {"dead_letter", "dead_letters_suppressed"}]
+    assert events[10:] == [("dead_letters_suppressed", 16), ("dead_letter", "'next interval'")]

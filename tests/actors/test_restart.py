@@ -6,7 +6,8 @@ import asyncio
 from typing import Any
 
 from actorsys import Actor, ActorRef, ActorSystem, DeadLetter
-from actorsys.testing import TestProbe
+from actorsys.testing import ManualClock, TestProbe
+from tests.actors._helpers import expect_quiet
 
 
 class Fragile(Actor):
@@ -30,7 +31,7 @@ class Fragile(Actor):
 
 
 async def test_restart_keeps_the_ref_and_the_mailbox_and_drops_the_failed_message(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     ref = system.spawn(lambda: Fragile(probe.ref), "fragile")
     old, _ = await probe.receive()
@@ -46,7 +47,7 @@ async def test_restart_keeps_the_ref_and_the_mailbox_and_drops_the_failed_messag
     await probe.expect_message((new, "pre_start"))  # default post_restart
     await probe.expect_message((new, "after-1"))
     await probe.expect_message((new, "after-2"))
-    await probe.expect_no_message(0.01)  # "fail" was not delivered again
+    await expect_quiet(probe, clock)  # "fail" was not delivered again
     assert ref.is_alive
     assert ref.path == "/user/fragile"
 
@@ -82,12 +83,12 @@ async def test_an_async_pre_restart_and_post_restart_are_awaited_in_order(
     class AsyncHooks(Fragile):
         async def pre_restart(self, reason: Exception, message: Any) -> None:
             self.probe.tell("pre_restart-begin")
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0)  # suspends the hook: the restart must wait for it
             self.probe.tell("pre_restart-end")
 
         async def post_restart(self, reason: Exception) -> None:
             self.probe.tell("post_restart-begin")
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0)
             self.probe.tell("post_restart-end")
 
         def receive(self, message: Any) -> None:
@@ -114,7 +115,7 @@ async def test_default_pre_restart_stops_the_children_and_waits_for_them_before_
     class Kid(Actor):
         async def post_stop(self) -> None:
             probe.ref.tell("kid:post_stop-begin")
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0)  # the parent's new instance must wait for this
             probe.ref.tell("kid:post_stop-end")
 
         def receive(self, message: Any) -> None:
@@ -205,27 +206,34 @@ async def test_become_reverts_to_receive_after_a_restart(
 
 
 async def test_timers_are_cancelled_on_restart_also_when_their_message_is_already_queued(
-    system: ActorSystem, probe: TestProbe, dead_letters: list[DeadLetter]
+    system: ActorSystem, clock: ManualClock, probe: TestProbe, dead_letters: list[DeadLetter]
 ) -> None:
+    gate = asyncio.Event()
+
     class Timed(Actor):
         def post_restart(self, reason: Exception) -> None:
-            self.context.timers.start_single_timer("fresh", "fresh-tick", 0.03)
+            self.context.timers.start_single_timer("fresh", "fresh-tick", 3.0)
             probe.ref.tell(("restarted", self.context.timers.is_timer_active("pending")))
 
         async def receive(self, message: Any) -> None:
             if message == "arm-and-fail":
                 self.context.timers.start_single_timer("queued", "queued-tick", 0)
-                self.context.timers.start_single_timer("pending", "pending-tick", 0.01)
-                await asyncio.sleep(0.005)  # "queued-tick" fires and waits in the mailbox
+                self.context.timers.start_single_timer("pending", "pending-tick", 1.0)
+                await gate.wait()  # meanwhile "queued-tick" fires and waits in the mailbox
                 probe.ref.tell(("queued", self.context.self.mailbox_stats().queued))
                 raise RuntimeError("fail with timers armed")
             probe.ref.tell(message)
 
     ref = system.spawn(Timed)
     ref.tell("arm-and-fail")
+    await clock.advance(0.5)
+    gate.set()
     await probe.expect_message(("queued", 1))
     await probe.expect_message(("restarted", False))
+    await expect_quiet(probe, clock, 2.75)  # "pending" was due at 1.0: never delivered
+    await clock.advance(0.25)
     await probe.expect_message("fresh-tick")  # neither old timer delivered before it
+    await expect_quiet(probe, clock, 60.0)
     assert dead_letters == []
 
 

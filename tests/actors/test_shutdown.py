@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from actorsys import Actor, ActorRef, ActorSystem, ActorSystemError, Extension, run
+from actorsys.testing import settle
 from tests.actors._helpers import Echo
 
 
@@ -68,19 +69,27 @@ async def test_async_with_shuts_the_system_down_also_when_the_block_raises() -> 
 async def test_shutdown_waits_for_the_current_message_of_a_busy_actor() -> None:
     events: list[str] = []
     started = asyncio.Event()
+    gate = asyncio.Event()
 
     class Busy(Actor):
         async def receive(self, message: Any) -> None:
             started.set()
-            await asyncio.sleep(0.02)
+            await gate.wait()
             events.append("handled")
 
         def post_stop(self) -> None:
             events.append("post_stop")
 
-    async with ActorSystem("busy") as system:
-        system.spawn(Busy).tell("work")
-        await started.wait()
+    system = ActorSystem("busy")
+    await system.start()
+    system.spawn(Busy).tell("work")
+    await started.wait()
+    shutting_down = asyncio.ensure_future(system.shutdown())
+    await settle()
+    assert not shutting_down.done()  # waiting for the message being handled
+    assert events == []
+    gate.set()
+    await shutting_down
     assert events == ["handled", "post_stop"]
 
 

@@ -24,7 +24,8 @@ from actorsys import (
     Terminated,
     default_decider,
 )
-from actorsys.testing import TestProbe
+from actorsys.testing import ManualClock, TestProbe, settle
+from tests.actors._helpers import expect_quiet
 
 
 class Counter(Actor):
@@ -82,7 +83,7 @@ async def supervised(
 
 
 async def test_resume_keeps_the_state_and_continues_with_the_next_message(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     _, children = await supervised(system, probe, OneForOneStrategy({ValueError: Directive.RESUME}))
     a = children["a"]
@@ -92,7 +93,7 @@ async def test_resume_keeps_the_state_and_continues_with_the_next_message(
         await a.ask(ValueError("resume me"))
     a.tell("incr")
     assert await a.ask("get") == 3
-    await probe.expect_no_message(0.01)  # neither restarted nor stopped
+    await expect_quiet(probe, clock)  # neither restarted nor stopped
 
 
 async def test_restart_replaces_the_instance_so_the_state_starts_over(
@@ -157,7 +158,7 @@ async def test_escalate_fails_the_parent_with_the_same_error(
 
 
 async def test_one_for_one_applies_the_directive_to_the_failing_child_only(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     _, children = await supervised(system, probe, OneForOneStrategy(), ("a", "b"))
     children["b"].tell("incr")
@@ -166,7 +167,7 @@ async def test_one_for_one_applies_the_directive_to_the_failing_child_only(
     await probe.expect_message(("a", "stopped"))
     await probe.expect_message(("a", "restarted", error))
     assert await children["b"].ask("get") == 1
-    await probe.expect_no_message(0.01)
+    await expect_quiet(probe, clock)
 
 
 async def test_all_for_one_restarts_every_sibling_of_the_failing_child(
@@ -319,9 +320,19 @@ async def test_an_error_in_the_constructor_or_pre_start_stops_the_actor(
     ref = system.spawn(failing_in(hook), "broken")
     probe.watch(ref)
     pending = ref.ask("hello")
-    with pytest.raises(ActorDeadError, match=r"^actor /user/broken has stopped$"):
-        await pending
+    stopped = f"actor /user/broken has stopped: failed to start: ValueError: in {hook}"
+    with pytest.raises(ActorDeadError) as queued:
+        await pending  # asked before it died
+    assert str(queued.value) == stopped
     await probe.expect_terminated(ref)
+    with pytest.raises(ActorDeadError) as late:
+        ref.ask("hello again")  # asked after it died
+    assert str(late.value) == stopped
+    for caught in (queued, late):
+        cause = caught.value.__cause__
+        assert isinstance(cause, ActorInitializationError)
+        assert cause.__cause__ is cause.cause
+        assert cause.cause.args == (f"in {hook}",)
     failures = [e for e in logs if e["event"] == "actor_failed"]
     assert [e["error"] for e in failures] == [
         f"ActorInitializationError(\"actor /user/broken failed to start: ValueError('in {hook}')\")"
@@ -383,7 +394,7 @@ async def test_a_failed_actor_is_suspended_until_its_parent_decides(
     await probe.expect_message("parent-busy")
     child.tell(RuntimeError("waiting for a decision"))
     child.tell("incr")
-    await asyncio.sleep(0.01)
+    await settle()
     assert child.mailbox_stats().queued == 1  # suspended: "incr" waits
     gate.set()
     await probe.expect_message(("c", "stopped"))
@@ -437,10 +448,201 @@ async def test_an_escalation_reaching_the_root_stops_the_system(
     async with system:
         top = system.spawn(Escalating, "top")
         top.tell("explode")
-        await asyncio.wait_for(system.when_terminated(), 5)
+        await system.when_terminated()
         assert not system.is_running
         assert system.live_actor_count == 0
         assert not top.is_alive
     root = [e for e in logs if e["event"] == "escalation_reached_root"]
     assert len(root) == 1
     assert root[0]["error"] == "LookupError('explode')"
+
+
+async def test_the_restart_window_runs_on_the_systems_clock(
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
+) -> None:
+    _, children = await supervised(system, probe, OneForOneStrategy(max_restarts=1, within=10.0))
+    a = children["a"]
+    first, second, third = (RuntimeError(f"failure {n}") for n in range(3))
+    a.tell(first)
+    assert [await probe.receive() for _ in range(2)] == [
+        ("a", "stopped"),
+        ("a", "restarted", first),
+    ]
+    await clock.advance(10.0)  # the first restart leaves the window: one more is allowed
+    a.tell(second)
+    assert [await probe.receive() for _ in range(2)] == [
+        ("a", "stopped"),
+        ("a", "restarted", second),
+    ]
+    await clock.advance(9.9)
+    a.tell(third)  # a second restart within 10 s: the limit stops it
+    assert [await probe.receive() for _ in range(2)] == [("a", "stopped"), Terminated(a)]
+
+
+async def test_an_actor_its_supervisor_stopped_says_why_to_later_asks(
+    system: ActorSystem, probe: TestProbe
+) -> None:
+    _, children = await supervised(system, probe, OneForOneStrategy({KeyError: Directive.STOP}))
+    a = children["a"]
+    error = KeyError("account-7")
+    a.tell(error)
+    await probe.expect_message(("a", "stopped"))
+    await probe.expect_terminated(a)
+    with pytest.raises(ActorDeadError) as caught:
+        a.ask("get")
+    assert str(caught.value) == "actor /user/parent/a has stopped: KeyError: 'account-7'"
+    assert caught.value.__cause__ is error
+
+
+async def test_an_actor_stopped_at_its_restart_limit_says_why_and_its_queued_asks_too(
+    system: ActorSystem, probe: TestProbe
+) -> None:
+    _, children = await supervised(system, probe, OneForOneStrategy(max_restarts=0))
+    a = children["a"]
+    error = RuntimeError("once too often")
+    a.tell(error)
+    queued = a.ask("get")  # waits behind the failure, then the actor is stopped
+    with pytest.raises(ActorDeadError) as caught:
+        await queued
+    assert str(caught.value) == "actor /user/parent/a has stopped: RuntimeError: once too often"
+    assert caught.value.__cause__ is error
+
+
+async def test_an_actor_stopped_without_an_error_says_only_that_it_stopped(
+    system: ActorSystem,
+) -> None:
+    ref = system.spawn(lambda: Counter("plain", system.dead_letters), "plain")
+    await system.stop(ref)
+    with pytest.raises(ActorDeadError) as caught:
+        ref.ask("get")
+    assert str(caught.value) == "actor /user/plain has stopped"
+    assert caught.value.__cause__ is None
+
+
+# FaultHandlingDocSpec from the Akka documentation, ported: ArithmeticException,
+# NullPointerException and IllegalArgumentException become ArithmeticError, AttributeError and
+# ValueError.
+
+
+class DocChild(Actor):
+    """Keeps an int; ``"get"`` answers it; an exception it is sent is raised."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = 0
+
+    def receive(self, message: Any) -> None:
+        if isinstance(message, Exception):
+            raise message
+        if isinstance(message, int):
+            self.state = message
+        elif message == "get":
+            self.context.sender.tell(self.state)
+
+
+class DocSupervisor(Actor):
+    """Spawns the actor class it is sent and answers with the new child's ref."""
+
+    supervisor_strategy = OneForOneStrategy(
+        {
+            ArithmeticError: Directive.RESUME,
+            AttributeError: Directive.RESTART,
+            ValueError: Directive.STOP,
+            Exception: Directive.ESCALATE,
+        }
+    ).with_limits(10, within=60.0)
+
+    def receive(self, message: Any) -> None:
+        self.context.sender.tell(self.context.spawn(message))
+
+
+class DocSupervisor2(DocSupervisor):
+    """Like ``DocSupervisor``, but keeps its children when it restarts."""
+
+    def pre_restart(self, reason: Exception, message: Any) -> None:
+        pass  # override the default, which stops every child
+
+
+async def answer(ref: ActorRef, message: Any, clock: ManualClock) -> Any:
+    """The reply to ``message``; the ask times out (fails the test) if the actor hangs."""
+    asked = ref.ask(message, timeout=1.0)
+    await clock.advance(1.0)
+    return await asked
+
+
+async def test_akka_fault_handling_doc_spec_supervisor_resume_restart_stop_escalate(
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
+) -> None:
+    supervisor = system.spawn(DocSupervisor, "supervisor")
+    child: ActorRef = await supervisor.ask(DocChild)
+    child.tell(42)
+    assert await answer(child, "get", clock) == 42
+    child.tell(ArithmeticError())  # resumed
+    assert await answer(child, "get", clock) == 42
+    child.tell(AttributeError())  # restarted
+    assert await answer(child, "get", clock) == 0
+    probe.watch(child)
+    child.tell(ValueError())  # stopped
+    await probe.expect_terminated(child)
+
+    child2: ActorRef = await supervisor.ask(DocChild)
+    probe.watch(child2)
+    assert await answer(child2, "get", clock) == 0
+    child2.tell(Exception("CRASH"))  # escalated: the guardian restarts the supervisor,
+    await probe.expect_terminated(child2)  # whose default pre_restart stops its children
+    assert supervisor.is_alive
+
+
+async def test_akka_fault_handling_doc_spec_supervisor2_keeps_and_restarts_its_children(
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
+) -> None:
+    supervisor2 = system.spawn(DocSupervisor2, "supervisor2")
+    child3: ActorRef = await supervisor2.ask(DocChild)
+    probe.watch(child3)
+    child3.tell(23)
+    assert await answer(child3, "get", clock) == 23
+    crash = Exception("CRASH")
+    child3.tell(crash)  # escalated: the supervisor restarts and keeps child3, restarting it too
+    assert await answer(child3, "get", clock) == 0
+    assert await supervisor2.ask(DocChild) != child3  # the supervisor works again
+    child3.tell(7)  # and child3 goes on with its next messages
+    assert await answer(child3, "get", clock) == 7
+    await expect_quiet(probe, clock)  # child3 was restarted, never stopped
+
+
+async def test_a_kept_child_that_did_not_fail_is_restarted_with_its_parent_too(
+    system: ActorSystem, clock: ManualClock
+) -> None:
+    supervisor2 = system.spawn(DocSupervisor2, "supervisor2")
+    failing: ActorRef = await supervisor2.ask(DocChild)
+    bystander: ActorRef = await supervisor2.ask(DocChild)
+    bystander.tell(5)
+    failing.tell(Exception("CRASH"))
+    assert await answer(failing, "get", clock) == 0
+    assert await answer(bystander, "get", clock) == 0  # Akka restarts every kept child
+
+
+async def test_a_child_whose_escalated_failure_is_resumed_goes_on_with_its_state(
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
+) -> None:
+    class Top(Actor):
+        supervisor_strategy = OneForOneStrategy({LookupError: Directive.RESUME})
+
+        def pre_start(self) -> None:
+            self.middle = self.context.spawn(
+                lambda: Supervisor(
+                    OneForOneStrategy({LookupError: Directive.ESCALATE}), ["a"], probe.ref
+                ),
+                "middle",
+            )
+
+        def receive(self, message: Any) -> None:
+            self.context.sender.tell(self.middle)
+
+    middle: ActorRef = await system.spawn(Top, "top").ask("middle")
+    a = (await middle.ask("children"))["a"]
+    a.tell("incr")
+    a.tell(KeyError("escalate, then resume"))
+    a.tell("incr")
+    assert await answer(a, "get", clock) == 2  # resumed with its state, not restarted
+    await expect_quiet(probe, clock)

@@ -1,4 +1,4 @@
-"""Keyed timers (single, periodic, replace, cancel) and the receive timeout."""
+"""Keyed timers (single, periodic, replace, cancel) and the receive timeout, on a manual clock."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from actorsys import Actor, ActorContext, ActorRef, ActorSystem, ReceiveTimeout
-from actorsys.testing import TestProbe
+from actorsys.testing import ManualClock, TestProbe
+from tests.actors._helpers import expect_quiet
 
 
 class Timed(Actor):
@@ -36,102 +37,127 @@ class Timed(Actor):
 Command = Callable[[ActorContext], Any]
 
 
-async def test_a_single_timer_delivers_its_message_once(
-    system: ActorSystem, probe: TestProbe
+async def test_a_single_timer_delivers_its_message_once_when_its_delay_has_passed(
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     ref = system.spawn(lambda: Timed(probe.ref))
 
     def start(context: ActorContext) -> bool:
-        context.timers.start_single_timer("once", "tick", 0.005)
+        context.timers.start_single_timer("once", "tick", 5.0)
         return context.timers.is_timer_active("once")
 
     ref.tell(start)
     await probe.expect_message(True)
+    await expect_quiet(probe, clock, 4.75)
+    await clock.advance(0.25)
     await probe.expect_message("tick")
     ref.tell(lambda context: ("active", context.timers.is_timer_active("once")))
     await probe.expect_message(("active", False))
-    await probe.expect_no_message(0.02)
+    await expect_quiet(probe, clock, 60.0)
 
 
-async def test_a_periodic_timer_repeats_until_cancelled(
-    system: ActorSystem, probe: TestProbe
+async def test_a_periodic_timer_repeats_every_interval_until_cancelled(
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     ref = system.spawn(lambda: Timed(probe.ref))
-    ref.tell(lambda context: context.timers.start_periodic_timer("beat", "beat", 0.005))
+    ref.tell(lambda context: context.timers.start_periodic_timer("beat", "beat", 2.0))
+    await expect_quiet(probe, clock, 1.0)
+    await clock.advance(5.0)  # t = 6: beats at 2, 4 and 6
     for _ in range(3):
         await probe.expect_message("beat")
+    await expect_quiet(probe, clock, 1.0)
     ref.tell(lambda context: ("cancelled", context.timers.cancel("beat")))
-    await probe.fish_for_message(lambda m: m == ("cancelled", None))
-    await probe.expect_no_message(0.03)
+    await probe.expect_message(("cancelled", None))
+    await expect_quiet(probe, clock, 60.0)
 
 
 async def test_a_timer_started_with_an_existing_key_replaces_the_old_one(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     ref = system.spawn(lambda: Timed(probe.ref))
 
     def restart(context: ActorContext) -> None:
-        context.timers.start_single_timer("key", "old", 0.01)
-        context.timers.start_single_timer("key", "new", 0.02)
+        context.timers.start_single_timer("key", "old", 1.0)
+        context.timers.start_single_timer("key", "new", 2.0)
 
     ref.tell(restart)
+    await expect_quiet(probe, clock, 1.5)  # the old one would have fired by now
+    await clock.advance(0.5)
     await probe.expect_message("new")
-    await probe.expect_no_message(0.02)
+    await expect_quiet(probe, clock, 60.0)
 
 
 async def test_the_replaced_timers_message_is_never_delivered_even_if_already_queued(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     ref = system.spawn(lambda: Timed(probe.ref))
+    gate = asyncio.Event()
 
     async def replace_while_queued(context: ActorContext) -> int:
         context.timers.start_single_timer("key", "old", 0)
-        context.timers.start_periodic_timer("periodic", "old-periodic", 0.001)
-        await asyncio.sleep(0.01)  # both fire and wait in the mailbox
+        context.timers.start_periodic_timer("periodic", "old-periodic", 1.0)
+        context.self.tell("armed")  # reported once this handler is done, before the timers
+        await gate.wait()  # meanwhile the test fires both: their messages wait in the mailbox
         queued = context.self.mailbox_stats().queued
         context.timers.start_single_timer("key", "new", 0)
-        context.timers.start_single_timer("periodic", "new-periodic", 0.005)
+        context.timers.start_single_timer("periodic", "new-periodic", 5.0)
         return queued
 
     ref.tell(replace_while_queued)
-    assert await probe.receive() >= 2
+    await clock.advance(1.0)
+    gate.set()
+    assert await probe.receive() == 3  # "armed" and the two timer messages
+    await probe.expect_message("armed")
+    await clock.advance(0)
     await probe.expect_message("new")
+    await expect_quiet(probe, clock, 4.75)
+    await clock.advance(0.25)
     await probe.expect_message("new-periodic")
-    await probe.expect_no_message(0.02)
+    await expect_quiet(probe, clock, 60.0)
 
 
 async def test_a_cancelled_timer_is_not_delivered_even_if_already_queued(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     ref = system.spawn(lambda: Timed(probe.ref))
+    gate = asyncio.Event()
 
-    async def cancel_while_queued(context: ActorContext) -> str:
+    async def cancel_while_queued(context: ActorContext) -> int:
         context.timers.start_single_timer("key", "cancelled", 0)
-        await asyncio.sleep(0.005)
+        await gate.wait()  # meanwhile the test fires the timer: its message waits
+        queued = context.self.mailbox_stats().queued
         context.timers.cancel("key")
         context.timers.cancel("no such key")  # harmless
-        return "done"
+        return queued
 
     ref.tell(cancel_while_queued)
-    await probe.expect_message("done")
+    await clock.advance(0)
+    gate.set()
+    await probe.expect_message(1)
     ref.tell("marker")
-    await probe.expect_message("marker")
+    await probe.expect_message("marker")  # the queued "cancelled" was dropped before it
+    await expect_quiet(probe, clock, 60.0)
 
 
-async def test_cancel_all_cancels_every_timer(system: ActorSystem, probe: TestProbe) -> None:
+async def test_cancel_all_cancels_every_timer(
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
+) -> None:
     ref = system.spawn(lambda: Timed(probe.ref))
+    gate = asyncio.Event()
 
     async def start_then_cancel_all(context: ActorContext) -> tuple[bool, bool]:
         context.timers.start_single_timer("a", "a", 0)
-        context.timers.start_periodic_timer("b", "b", 0.001)
-        context.timers.start_single_timer("c", "c", 0.01)
-        await asyncio.sleep(0.005)
+        context.timers.start_periodic_timer("b", "b", 1.0)
+        context.timers.start_single_timer("c", "c", 10.0)
+        await gate.wait()  # meanwhile "a" and "b" fire and wait in the mailbox
         context.timers.cancel_all()
         return context.timers.is_timer_active("b"), context.timers.is_timer_active("c")
 
     ref.tell(start_then_cancel_all)
+    await clock.advance(1.0)
+    gate.set()
     await probe.expect_message((False, False))
-    await probe.expect_no_message(0.03)
+    await expect_quiet(probe, clock, 60.0)
 
 
 @pytest.mark.parametrize("interval", [0, -0.5])
@@ -152,52 +178,56 @@ async def test_a_periodic_timer_needs_a_positive_interval(
 
 
 async def test_the_receive_timeout_repeats_after_each_idle_period_until_turned_off(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     class Idle(Timed):
         def pre_start(self) -> None:
-            self.context.set_receive_timeout(0.005)
+            self.context.set_receive_timeout(5.0)
 
     ref = system.spawn(lambda: Idle(probe.ref))
     for _ in range(3):
+        await expect_quiet(probe, clock, 4.75)
+        await clock.advance(0.25)
         await probe.expect_message(ReceiveTimeout)
     ref.tell(lambda context: ("timeout", context.receive_timeout))
-    await probe.fish_for_message(lambda m: m == ("timeout", 0.005))
+    await probe.expect_message(("timeout", 5.0))
 
     def turn_off(context: ActorContext) -> str:
         context.set_receive_timeout(None)
         return "off"
 
     ref.tell(turn_off)
-    await probe.fish_for_message(lambda m: m == "off")
-    await probe.expect_no_message(0.03)
+    await probe.expect_message("off")
+    await expect_quiet(probe, clock, 60.0)
     ref.tell(lambda context: ("timeout", context.receive_timeout))
     await probe.expect_message(("timeout", None))
 
 
 async def test_the_receive_timeout_does_not_fire_while_messages_keep_coming(
-    system: ActorSystem, probe: TestProbe
+    system: ActorSystem, clock: ManualClock, probe: TestProbe
 ) -> None:
     class Idle(Timed):
         def pre_start(self) -> None:
-            self.context.set_receive_timeout(0.03)
+            self.context.set_receive_timeout(3.0)
 
     ref = system.spawn(lambda: Idle(probe.ref))
-    for n in range(6):
-        await asyncio.sleep(0.01)
+    for n in range(6):  # 12 s in all, never 3 s idle
+        await clock.advance(2.0)
         ref.tell(n)
         await probe.expect_message(n)  # never a ReceiveTimeout in between
+    await expect_quiet(probe, clock, 2.75)
+    await clock.advance(0.25)
     await probe.expect_message(ReceiveTimeout)
 
 
 @pytest.mark.parametrize("bad", [0, -1.0])
 async def test_a_non_positive_receive_timeout_raises_and_keeps_the_current_one(
-    system: ActorSystem, probe: TestProbe, bad: float
+    system: ActorSystem, clock: ManualClock, probe: TestProbe, bad: float
 ) -> None:
     ref = system.spawn(lambda: Timed(probe.ref))
 
     def misuse(context: ActorContext) -> tuple[str, float | None]:
-        context.set_receive_timeout(0.01)
+        context.set_receive_timeout(1.0)
         try:
             context.set_receive_timeout(bad)
         except ValueError as error:
@@ -205,5 +235,6 @@ async def test_a_non_positive_receive_timeout_raises_and_keeps_the_current_one(
         return "no error", None
 
     ref.tell(misuse)
-    await probe.expect_message((f"receive timeout must be positive or None, got {bad!r}", 0.01))
+    await probe.expect_message((f"receive timeout must be positive or None, got {bad!r}", 1.0))
+    await clock.advance(1.0)
     await probe.expect_message(ReceiveTimeout)  # the previous timeout still works
