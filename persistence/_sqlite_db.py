@@ -110,8 +110,8 @@ class LazySqlite:
 
     Not opened -> open (first :meth:`run`, once, under a lock) -> closed (:meth:`close`). Every
     SQLite or OS failure is raised as ``error(...)`` naming the operation and the file; any call
-    after ``close()`` raises ``closed_error(...)``. Opened and never closed, it warns with
-    ``ResourceWarning`` when collected.
+    after ``close()`` raises ``closed_error(...)``: closing is final. Opened and never closed, it
+    warns with ``ResourceWarning`` when collected.
     """
 
     __slots__ = (
@@ -168,7 +168,13 @@ class LazySqlite:
     def check_open(self, operation: str) -> None:
         """Raise the closed error if :meth:`close` was called."""
         if self.closed:
-            raise self._closed_error(f"cannot {operation}: {self.name} is closed")
+            raise self.closed_error(operation)
+
+    def closed_error(self, operation: str) -> PersistenceError:
+        """The error for ``operation`` attempted after :meth:`close`."""
+        return self._closed_error(
+            f"cannot {operation}: {self.name} is closed; create a new instance to use it again"
+        )
 
     async def connection(self, operation: str, *, closing: bool = False) -> SqliteThread:
         """The open connection, opening the file on first use.
@@ -177,7 +183,7 @@ class LazySqlite:
         may still open the file.
         """
         if self.closed and not closing:
-            raise self._closed_error(f"cannot {operation}: {self.name} is closed")
+            raise self.closed_error(operation)
         thread = self._thread
         if thread is not None:
             return thread
@@ -185,7 +191,7 @@ class LazySqlite:
             self._opening = asyncio.Lock()
         async with self._opening:
             if self.closed and not closing:
-                raise self._closed_error(f"cannot {operation}: {self.name} is closed")
+                raise self.closed_error(operation)
             if self._thread is None:
                 try:
                     self._thread = await SqliteThread.open(
@@ -215,7 +221,7 @@ class LazySqlite:
             raise self._error(f"cannot {operation}: {self.name}: {exc}") from exc
         except ValueError as exc:  # aiosqlite: "Connection closed" under our feet
             if self.closed:
-                raise self._closed_error(f"cannot {operation}: {self.name} is closed") from exc
+                raise self.closed_error(operation) from exc
             raise
 
     async def close(self, before_close: Callable[[], Awaitable[None]] | None = None) -> None:

@@ -203,10 +203,13 @@ async def test_any_tags_come_back_unchanged_and_index_the_event_once(
 async def test_a_never_opened_journal_closes_without_creating_its_file(tmp_path: Path) -> None:
     journal = SqliteJournal(tmp_path / "j.db")
     await journal.close()
-    with pytest.raises(
-        JournalClosedError, match=r"^cannot write events: sqlite journal .* is closed$"
-    ):
+    with pytest.raises(JournalClosedError) as raised:
         await journal.write([event("a", 1)])
+    assert str(raised.value) == (
+        f"cannot write events: sqlite journal {str(tmp_path / 'j.db')!r} is closed; create a new "
+        "instance to use it again"
+    )
+    assert journal.closed
     assert not (tmp_path / "j.db").exists()
 
 
@@ -293,7 +296,9 @@ async def test_a_closed_snapshot_store_says_so(tmp_path: Path) -> None:
     store = SqliteSnapshotStore(tmp_path / "s.db")
     await store.close()
     with pytest.raises(
-        SnapshotStoreError, match=r"^cannot save a snapshot: sqlite snapshot store .* is closed$"
+        SnapshotStoreError,
+        match=r"^cannot save a snapshot: sqlite snapshot store .* is closed; create a new "
+        "instance to use it again$",
     ):
         await store.save(SnapshotMetadata("a", 1), "S", b"")
 

@@ -25,6 +25,11 @@ atomic write, so that the conflicting writes alone are rejected.
 
 Orderings are handed out inside the write transaction (``BEGIN IMMEDIATE`` holds the file's write
 lock), so commit order and ordering order agree; a rejected write leaves a gap.
+
+Every atomic write is checked (:func:`~persistence.journal._validation.check_atomic_write`)
+before the transaction, so a write SQLite could not store (say, a tag holding a lone surrogate,
+which is not UTF-8) is rejected alone instead of failing the whole batch. Reads of an id or tag
+that is not valid UTF-8 find nothing, as nothing can have been stored under it.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from persistence.journal._protocol import (
     PersistentRecord,
     TaggedRecord,
 )
-from persistence.journal._validation import check_atomic_write
+from persistence.journal._validation import check_atomic_write, utf8_problem
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -290,6 +295,9 @@ class SqliteJournal:
     transaction (group commit, at most ``max_batch`` atomic writes); replay reads ``page_size``
     events per round trip to the connection's thread. A statement waits up to ``busy_timeout``
     seconds for another connection's lock on the file.
+
+    Closing is final: after :meth:`close` (see :attr:`closed`) every call raises
+    :class:`~persistence.JournalClosedError`; create a new instance to use the file again.
     """
 
     def __init__(
@@ -319,6 +327,11 @@ class SqliteJournal:
     def path(self) -> Path:
         """The SQLite file."""
         return self._db.path
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (every later call raises)."""
+        return self._db.closed
 
     def __repr__(self) -> str:
         return f"<SqliteJournal {str(self._db.path)!r} {self._db.state}>"
@@ -357,6 +370,8 @@ class SqliteJournal:
     ) -> AsyncIterator[list[PersistentRecord]]:
         """Yield the events of ``persistence_id`` within the inclusive bounds, in pages."""
         self._db.check_open("replay events")
+        if utf8_problem(persistence_id) is not None:
+            return  # nothing can be stored under it
         remaining = max_count
         low = from_sequence_nr
         while remaining > 0 and low <= to_sequence_nr:
@@ -374,6 +389,9 @@ class SqliteJournal:
 
     async def highest_sequence_nr(self, persistence_id: str) -> int:
         """The highest sequence number ever stored for the id (0 if unknown)."""
+        self._db.check_open("read the highest sequence number")
+        if utf8_problem(persistence_id) is not None:
+            return 0
         highest: int = await self._db.run(
             "read the highest sequence number", _scalar, _HIGHEST_SEQUENCE_NR, persistence_id
         )
@@ -381,6 +399,9 @@ class SqliteJournal:
 
     async def delete_to(self, persistence_id: str, to_sequence_nr: int) -> None:
         """Delete the stored events of the id up to and including ``to_sequence_nr``."""
+        self._db.check_open("delete events")
+        if utf8_problem(persistence_id) is not None:
+            return
         await self._db.run("delete events", _delete_to, persistence_id, to_sequence_nr)
 
     async def persistence_ids(self) -> list[str]:
@@ -392,6 +413,8 @@ class SqliteJournal:
     ) -> AsyncIterator[list[TaggedRecord]]:
         """Yield the events carrying ``tag`` with ``ordering > after_ordering``, in pages."""
         self._db.check_open("query events by tag")
+        if utf8_problem(tag) is not None:
+            return
         remaining = max_count
         after = after_ordering
         while remaining > 0:
@@ -412,5 +435,6 @@ class SqliteJournal:
 
     async def close(self) -> None:
         """Finish pending writes and close the file; later calls raise
-        :class:`~persistence.JournalClosedError`. Closing twice is harmless."""
+        :class:`~persistence.JournalClosedError` (closing is final). Closing twice is
+        harmless."""
         await self._db.close(self._committer.drain)
