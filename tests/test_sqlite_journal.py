@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from persistence import JournalClosedError, JournalError, SnapshotStoreError
+from persistence import (
+    JournalClosedError,
+    JournalError,
+    SnapshotStoreClosedError,
+    SnapshotStoreError,
+)
 from persistence.journal import AtomicWrite, PersistentRecord, SqliteJournal
 from persistence.journal._group_commit import GroupCommitter
 from persistence.snapshot import SnapshotMetadata, SnapshotSelectionCriteria, SqliteSnapshotStore
@@ -292,15 +297,16 @@ async def test_a_snapshot_store_on_a_file_that_is_not_a_database_raises_snapshot
         await store.close()
 
 
-async def test_a_closed_snapshot_store_says_so(tmp_path: Path) -> None:
+async def test_a_closed_snapshot_store_says_so_and_what_to_do(tmp_path: Path) -> None:
     store = SqliteSnapshotStore(tmp_path / "s.db")
     await store.close()
-    with pytest.raises(
-        SnapshotStoreError,
-        match=r"^cannot save a snapshot: sqlite snapshot store .* is closed; create a new "
-        "instance to use it again$",
-    ):
+    assert store.closed
+    with pytest.raises(SnapshotStoreClosedError) as raised:
         await store.save(SnapshotMetadata("a", 1), "S", b"")
+    assert str(raised.value) == (
+        f"cannot save a snapshot: sqlite snapshot store {str(tmp_path / 's.db')!r} is closed; "
+        "create a new instance to use it again"
+    )
 
 
 async def test_an_unreadable_tags_column_fails_the_replay_with_a_journal_error(
