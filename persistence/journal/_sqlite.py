@@ -296,6 +296,13 @@ class SqliteJournal:
     events per round trip to the connection's thread. A statement waits up to ``busy_timeout``
     seconds for another connection's lock on the file.
 
+    ``read_only=True`` opens an existing file for reading only (for tools such as
+    ``python -m persistence``, and read-only media): no schema, no pragmas, no ``-wal``/``-shm``
+    files created, and ``write``/``delete_to`` raise :class:`~persistence.JournalError`. When
+    no other connection has the file open, it is read without locks (see
+    :func:`~persistence._sqlite_db.read_only_uri`): a writer that starts meanwhile can make a
+    read fail.
+
     Closing is final: after :meth:`close` (see :attr:`closed`) every call raises
     :class:`~persistence.JournalClosedError`; create a new instance to use the file again.
     """
@@ -308,6 +315,7 @@ class SqliteJournal:
         page_size: int = 2000,
         max_batch: int = 10_000,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        read_only: bool = False,
     ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
@@ -319,6 +327,7 @@ class SqliteJournal:
             error=JournalError,
             closed_error=JournalClosedError,
             busy_timeout=busy_timeout,
+            read_only=read_only,
         )
         self._page_size = page_size
         self._committer = GroupCommitter(self._flush, max_batch=max_batch)
@@ -333,8 +342,22 @@ class SqliteJournal:
         """Whether :meth:`close` was called (every later call raises)."""
         return self._db.closed
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the journal was opened for reading only."""
+        return self._db.read_only
+
     def __repr__(self) -> str:
-        return f"<SqliteJournal {str(self._db.path)!r} {self._db.state}>"
+        read_only = " read-only" if self._db.read_only else ""
+        return f"<SqliteJournal {str(self._db.path)!r}{read_only} {self._db.state}>"
+
+    def _check_writable(self, operation: str) -> None:
+        self._db.check_open(operation)
+        if self._db.read_only:
+            raise JournalError(
+                f"cannot {operation}: {self._db.name} is open read-only; open it without "
+                "read_only=True to change it"
+            )
 
     async def _flush(self, writes: list[AtomicWrite]) -> list[BaseException | None]:
         # close() drains what was submitted before it: that may still open the file.
@@ -343,8 +366,8 @@ class SqliteJournal:
     async def write(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
         """Store the batch; per write ``None`` (stored) or the exception that rejected it."""
         # No await before submitting: a write called before close() is one close() waits for.
-        if self._db.closed:
-            self._db.check_open("write events")
+        if self._db.closed or self._db.read_only:
+            self._check_writable("write events")
         for write in writes:
             if check_atomic_write(write) is not None:
                 return await self._write_well_formed(writes)
@@ -399,7 +422,7 @@ class SqliteJournal:
 
     async def delete_to(self, persistence_id: str, to_sequence_nr: int) -> None:
         """Delete the stored events of the id up to and including ``to_sequence_nr``."""
-        self._db.check_open("delete events")
+        self._check_writable("delete events")
         if utf8_problem(persistence_id) is not None:
             return
         await self._db.run("delete events", _delete_to, persistence_id, to_sequence_nr)
