@@ -25,6 +25,7 @@ from persistence._errors import (
     RecoveryError,
     SequenceNrConflictError,
     SerializationError,
+    SnapshotStoreClosedError,
     SnapshotStoreError,
     UnknownManifestError,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "SnapshotMetadata",
     "SnapshotOffer",
     "SnapshotSelectionCriteria",
+    "SnapshotStoreClosedError",
     "SnapshotStoreError",
     "UnconfirmedDelivery",
     "UnconfirmedWarning",

@@ -141,12 +141,34 @@ def _verify(url: str, out: TextIO) -> int:
 
 
 def _verify_sqlite(path: str, out: TextIO) -> int:
+    """sqlite's integrity_check, reading only: nothing is created or changed beside the file
+    (see :func:`~persistence._sqlite_db.read_only_uri`), so it works on read-only media and
+    next to a live writer. Only damage is reported as "corrupted"; a file that cannot be read
+    (permissions, a lock held too long) is an error."""
+    from pathlib import Path
+
+    from persistence._sqlite_db import DEFAULT_BUSY_TIMEOUT, describe, read_only_uri
+
+    database = Path(path)
+    uri = read_only_uri(database)
+    before = os.stat(database)
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=DEFAULT_BUSY_TIMEOUT)) as db:
             problems = [row[0] for row in db.execute("PRAGMA integrity_check")]
     except sqlite3.DatabaseError as exc:
-        out.write(f"corrupted: {path}: {exc}\n")
-        return 1
+        if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            raise CliError(
+                f"cannot verify {path!r}: {describe(exc, DEFAULT_BUSY_TIMEOUT)}"
+            ) from exc
+        problems = [str(exc)]
+    after = os.stat(database)
+    changed = (before.st_mtime_ns, before.st_size) != (after.st_mtime_ns, after.st_size)
+    if changed and uri.endswith("immutable=1"):
+        # Read without locks (there was no -wal file: nobody had it open), yet someone wrote it.
+        raise CliError(
+            f"cannot verify {path!r}: it changed while it was checked (another process opened "
+            "it for writing meanwhile); run verify again"
+        )
     if problems == ["ok"]:
         out.write(f"ok: {path} passes sqlite's integrity_check\n")
         return 0

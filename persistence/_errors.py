@@ -8,6 +8,7 @@
     │   ├── JournalCorruptedError    it broke: a record failed its checksum (names file and offset)
     │   └── SequenceNrConflictError  a (persistence_id, sequence_nr) was already taken
     ├── SnapshotStoreError           the snapshot store failed
+    │   └── SnapshotStoreClosedError you closed it: the store was used after close()
     ├── SerializationError           an event or snapshot could not be encoded or decoded
     │   └── UnknownManifestError     a stored type name is not registered (names type and id)
     ├── PersistenceConfigError       the system has no journal, or a bad journal URL
@@ -56,6 +57,10 @@ class SequenceNrConflictError(JournalError):
 
 class SnapshotStoreError(PersistenceError):
     """The snapshot store failed to save, load or delete a snapshot."""
+
+
+class SnapshotStoreClosedError(SnapshotStoreError):
+    """The snapshot store was used after ``close()``."""
 
 
 class SerializationError(PersistenceError):

@@ -4,6 +4,12 @@ snapshot store.
 Every awaited aiosqlite call is one hop to its thread and back (tens of microseconds), so the
 stores run each whole operation (``BEGIN`` ... ``COMMIT``, or a page of a query) as one plain
 function on that thread: :meth:`SqliteThread.run`.
+
+Reading without writing (:func:`read_only_uri`): a ``mode=ro`` connection to a WAL database
+still creates the ``-wal`` and ``-shm`` files next to it (and leaves them behind), and fails on
+read-only media when they are missing. When there is no ``-wal`` file (no connection has the
+database open, and every commit is in the main file), the file is opened ``immutable`` instead:
+SQLite then creates nothing and takes no locks.
 """
 
 from __future__ import annotations
@@ -32,6 +38,33 @@ store may share one file) before failing with "database is locked"."""
 T = TypeVar("T")
 
 
+def read_only_uri(path: Path) -> str:
+    """A URI that opens ``path`` for reading only, creating and changing nothing next to it.
+
+    With a ``-wal`` (or rollback ``-journal``) file beside it, the database is open or was not
+    cleanly closed: ``mode=ro`` reads those commits too, through the existing files. Without
+    one, ``immutable=1`` reads the main file without locks or side files; it assumes nobody
+    writes meanwhile, so callers that must be sure compare the file before and after reading.
+    """
+    uri = path.absolute().as_uri()
+    if any(os.path.exists(f"{path}{suffix}") for suffix in ("-wal", "-journal")):
+        return f"{uri}?mode=ro"
+    return f"{uri}?mode=ro&immutable=1"
+
+
+def describe(exc: BaseException, busy_timeout: float) -> str:
+    """The message for a SQLite or OS failure; a lock held too long says who and how long."""
+    if (
+        isinstance(exc, sqlite3.OperationalError)
+        and exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # "database is locked"
+    ):
+        return (
+            f"{exc}: another process (or another connection) holds the database; waited "
+            f"{busy_timeout:g} s (busy_timeout) for it before giving up"
+        )
+    return str(exc)
+
+
 def check_synchronous(synchronous: str) -> Synchronous:
     """``synchronous`` if it names a mode, else a ``ValueError`` listing the modes."""
     modes = get_args(Synchronous)
@@ -56,8 +89,11 @@ class SqliteThread:
         synchronous: Synchronous,
         schema: str,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        *,
+        read_only: bool = False,
     ) -> SqliteThread:
-        """Create the parent directory, open ``path`` in WAL mode and apply ``schema``.
+        """Create the parent directory, open ``path`` in WAL mode and apply ``schema``; with
+        ``read_only``, open the existing file through :func:`read_only_uri` and nothing else.
 
         All of it runs on the new connection's thread; failures raise ``sqlite3.Error`` or
         ``OSError``.
@@ -65,11 +101,25 @@ class SqliteThread:
         opened: list[sqlite3.Connection] = []
 
         def connect() -> sqlite3.Connection:
-            path.parent.mkdir(parents=True, exist_ok=True)
             # PARSE_COLNAMES lets a query name a converter for one column ("x [converter]").
-            conn = sqlite3.connect(path, isolation_level=None, detect_types=sqlite3.PARSE_COLNAMES)
+            if read_only:
+                conn = sqlite3.connect(
+                    read_only_uri(path),
+                    uri=True,
+                    isolation_level=None,
+                    detect_types=sqlite3.PARSE_COLNAMES,
+                )
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(
+                    path, isolation_level=None, detect_types=sqlite3.PARSE_COLNAMES
+                )
             try:
                 conn.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
+                if read_only:
+                    conn.execute("PRAGMA query_only = ON")
+                    opened.append(conn)
+                    return conn
                 (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
                 if mode != "wal":
                     raise sqlite3.OperationalError(f"cannot switch to WAL mode (stays {mode!r})")
@@ -109,8 +159,9 @@ class LazySqlite:
     """A SQLite file opened on first use: the state machine the SQLite stores share.
 
     Not opened -> open (first :meth:`run`, once, under a lock) -> closed (:meth:`close`). Every
-    SQLite or OS failure is raised as ``error(...)`` naming the operation and the file; any call
-    after ``close()`` raises ``closed_error(...)``. Opened and never closed, it warns with
+    SQLite or OS failure is raised as ``error(...)`` naming the operation and the file (a lock
+    held too long by someone else says so, and how long it waited); any call after ``close()``
+    raises ``closed_error(...)``: closing is final. Opened and never closed, it warns with
     ``ResourceWarning`` when collected.
     """
 
@@ -125,6 +176,7 @@ class LazySqlite:
         "closed",
         "name",
         "path",
+        "read_only",
     )
 
     def __init__(
@@ -137,6 +189,7 @@ class LazySqlite:
         error: Callable[[str], PersistenceError],
         closed_error: Callable[[str], PersistenceError],
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        read_only: bool = False,
     ) -> None:
         if busy_timeout < 0:
             raise ValueError(f"busy_timeout must not be negative, got {busy_timeout}")
@@ -149,6 +202,8 @@ class LazySqlite:
         self._closed_error = closed_error
         self._thread: SqliteThread | None = None
         self._opening: asyncio.Lock | None = None
+        self.read_only = read_only
+        """Whether the file is opened through :func:`read_only_uri` (no schema, no writes)."""
         self.closed = False
         """Whether :meth:`close` was called."""
 
@@ -168,7 +223,17 @@ class LazySqlite:
     def check_open(self, operation: str) -> None:
         """Raise the closed error if :meth:`close` was called."""
         if self.closed:
-            raise self._closed_error(f"cannot {operation}: {self.name} is closed")
+            raise self.closed_error(operation)
+
+    def closed_error(self, operation: str) -> PersistenceError:
+        """The error for ``operation`` attempted after :meth:`close`."""
+        return self._closed_error(
+            f"cannot {operation}: {self.name} is closed; create a new instance to use it again"
+        )
+
+    def error(self, operation: str, exc: BaseException) -> PersistenceError:
+        """The error for ``operation`` failing with the SQLite or OS error ``exc``."""
+        return self._error(f"cannot {operation}: {self.name}: {describe(exc, self._busy_timeout)}")
 
     async def connection(self, operation: str, *, closing: bool = False) -> SqliteThread:
         """The open connection, opening the file on first use.
@@ -177,7 +242,7 @@ class LazySqlite:
         may still open the file.
         """
         if self.closed and not closing:
-            raise self._closed_error(f"cannot {operation}: {self.name} is closed")
+            raise self.closed_error(operation)
         thread = self._thread
         if thread is not None:
             return thread
@@ -185,14 +250,20 @@ class LazySqlite:
             self._opening = asyncio.Lock()
         async with self._opening:
             if self.closed and not closing:
-                raise self._closed_error(f"cannot {operation}: {self.name} is closed")
+                raise self.closed_error(operation)
             if self._thread is None:
                 try:
                     self._thread = await SqliteThread.open(
-                        self.path, self._synchronous, self._schema, self._busy_timeout
+                        self.path,
+                        self._synchronous,
+                        self._schema,
+                        self._busy_timeout,
+                        read_only=self.read_only,
                     )
                 except (sqlite3.Error, OSError) as exc:
-                    raise self._error(f"cannot open {self.name}: {exc}") from exc
+                    raise self._error(
+                        f"cannot open {self.name}: {describe(exc, self._busy_timeout)}"
+                    ) from exc
             return self._thread
 
     async def run(self, operation: str, fn: Callable[..., T], *args: Any) -> T:
@@ -212,10 +283,10 @@ class LazySqlite:
         try:
             return await thread.run(fn, *args)
         except (sqlite3.Error, OSError) as exc:
-            raise self._error(f"cannot {operation}: {self.name}: {exc}") from exc
+            raise self.error(operation, exc) from exc
         except ValueError as exc:  # aiosqlite: "Connection closed" under our feet
             if self.closed:
-                raise self._closed_error(f"cannot {operation}: {self.name} is closed") from exc
+                raise self.closed_error(operation) from exc
             raise
 
     async def close(self, before_close: Callable[[], Awaitable[None]] | None = None) -> None:
@@ -238,4 +309,6 @@ class LazySqlite:
                 try:
                     await thread.close()
                 except (sqlite3.Error, OSError) as exc:
-                    raise self._error(f"cannot close {self.name}: {exc}") from exc
+                    raise self._error(
+                        f"cannot close {self.name}: {describe(exc, self._busy_timeout)}"
+                    ) from exc

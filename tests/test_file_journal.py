@@ -340,7 +340,10 @@ async def test_using_a_closed_journal_raises_journal_closed_error(tmp_path: Path
     await journal.write([single("a", 1)])
     await journal.close()
     await journal.close()  # closing twice is fine
-    message = f"cannot write: the file journal at {str(tmp_path)!r} is closed"
+    message = (
+        f"cannot write: the file journal at {str(tmp_path)!r} is closed; create a new instance "
+        "to use it again"
+    )
     with pytest.raises(JournalClosedError) as raised:
         await journal.write([single("a", 2)])
     assert str(raised.value) == message

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from persistence import SnapshotStoreError
+from persistence import SnapshotStoreClosedError, SnapshotStoreError
 from persistence.snapshot import (
     FileSnapshotStore,
     SnapshotMetadata,
@@ -190,15 +190,16 @@ async def test_awkward_and_very_long_ids_keep_their_snapshots_apart(tmp_path: Pa
     await store.close()
 
 
-async def test_using_a_closed_store_raises_snapshot_store_error(tmp_path: Path) -> None:
+async def test_using_a_closed_store_raises_snapshot_store_closed_error(tmp_path: Path) -> None:
     store = FileSnapshotStore(tmp_path)
     await store.close()
-    with pytest.raises(SnapshotStoreError) as raised:
+    with pytest.raises(SnapshotStoreClosedError) as raised:
         await store.load("a", LATEST)
     assert str(raised.value) == (
-        f"cannot load a snapshot: the file snapshot store at {str(tmp_path)!r} is closed"
+        f"cannot load a snapshot: the file snapshot store at {str(tmp_path)!r} is closed; "
+        "create a new instance to use it again"
     )
-    with pytest.raises(SnapshotStoreError, match="cannot save a snapshot"):
+    with pytest.raises(SnapshotStoreClosedError, match="cannot save a snapshot"):
         await store.save(SnapshotMetadata("a", 1), "S", b"")
 
 

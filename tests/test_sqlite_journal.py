@@ -1,17 +1,30 @@
 """Behaviour of the SQLite journal and snapshot store beyond the conformance suites: files,
-pragmas, failures of the store, group commit, paging and resource warnings."""
+pragmas, failures of the store, locks held by other processes, group commit, paging, resource
+warnings, and reading without writing (read-only journals, ``python -m persistence verify``)."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sqlite3
+import subprocess
+import sys
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from persistence import JournalClosedError, JournalError, SnapshotStoreError
+from persistence import (
+    JournalClosedError,
+    JournalError,
+    SnapshotStoreClosedError,
+    SnapshotStoreError,
+)
+from persistence._cli import main
 from persistence.journal import AtomicWrite, PersistentRecord, SqliteJournal
 from persistence.journal._group_commit import GroupCommitter
 from persistence.snapshot import SnapshotMetadata, SnapshotSelectionCriteria, SqliteSnapshotStore
@@ -119,7 +132,9 @@ async def test_a_locked_database_fails_the_batch_and_the_journal_recovers(tmp_pa
             with pytest.raises(JournalError) as raised:
                 await journal.write([event("a", 2)])
             assert str(raised.value) == (
-                f"cannot write events: sqlite journal {str(path)!r}: database is locked"
+                f"cannot write events: sqlite journal {str(path)!r}: database is locked: another "
+                "process (or another connection) holds the database; waited 0.05 s "
+                "(busy_timeout) for it before giving up"
             )
             assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
             blocker.execute("ROLLBACK")
@@ -203,10 +218,13 @@ async def test_any_tags_come_back_unchanged_and_index_the_event_once(
 async def test_a_never_opened_journal_closes_without_creating_its_file(tmp_path: Path) -> None:
     journal = SqliteJournal(tmp_path / "j.db")
     await journal.close()
-    with pytest.raises(
-        JournalClosedError, match=r"^cannot write events: sqlite journal .* is closed$"
-    ):
+    with pytest.raises(JournalClosedError) as raised:
         await journal.write([event("a", 1)])
+    assert str(raised.value) == (
+        f"cannot write events: sqlite journal {str(tmp_path / 'j.db')!r} is closed; create a new "
+        "instance to use it again"
+    )
+    assert journal.closed
     assert not (tmp_path / "j.db").exists()
 
 
@@ -289,13 +307,16 @@ async def test_a_snapshot_store_on_a_file_that_is_not_a_database_raises_snapshot
         await store.close()
 
 
-async def test_a_closed_snapshot_store_says_so(tmp_path: Path) -> None:
+async def test_a_closed_snapshot_store_says_so_and_what_to_do(tmp_path: Path) -> None:
     store = SqliteSnapshotStore(tmp_path / "s.db")
     await store.close()
-    with pytest.raises(
-        SnapshotStoreError, match=r"^cannot save a snapshot: sqlite snapshot store .* is closed$"
-    ):
+    assert store.closed
+    with pytest.raises(SnapshotStoreClosedError) as raised:
         await store.save(SnapshotMetadata("a", 1), "S", b"")
+    assert str(raised.value) == (
+        f"cannot save a snapshot: sqlite snapshot store {str(tmp_path / 's.db')!r} is closed; "
+        "create a new instance to use it again"
+    )
 
 
 async def test_an_unreadable_tags_column_fails_the_replay_with_a_journal_error(
@@ -338,3 +359,336 @@ async def test_group_commit_cancels_waiting_writers_when_its_flush_is_cancelled(
     await asyncio.sleep(0)
     assert first.cancelled()
     assert second.cancelled()
+
+
+# -- validation before the transaction ---------------------------------------------------------
+
+
+async def test_a_lone_surrogate_in_one_write_of_a_group_commit_rejects_that_write_alone(
+    tmp_path: Path,
+) -> None:
+    """The writes of one loop turn share a transaction; one unstorable tag must not sink it."""
+    journal = SqliteJournal(tmp_path / "j.db")
+    statements: list[str] = []
+    try:
+        await journal.highest_sequence_nr("open")
+
+        def trace(conn: sqlite3.Connection) -> None:
+            conn.set_trace_callback(statements.append)
+
+        await journal._db.run("trace", trace)
+        outcomes = await asyncio.gather(
+            journal.write([event("a", 1)]),
+            journal.write([event("bad", 1, tags=("ok", "x\udc80"))]),
+            journal.write([event("b", 1)]),
+        )
+        assert outcomes[0] == outcomes[2] == [None]
+        [rejection] = outcomes[1]
+        assert type(rejection) is JournalError
+        assert str(rejection) == (
+            "invalid atomic write, persistence_id='bad', sequence_nr=1: the tag 'x\\udc80' cannot "
+            "be encoded as UTF-8 (surrogates not allowed: '\\udc80' at index 1)"
+        )
+        assert statements.count("COMMIT") == 1
+        assert await journal.persistence_ids() == ["a", "b"]
+    finally:
+        await journal.close()
+
+
+# -- a lock held by another process --------------------------------------------------------------
+
+HOLD_WRITE_LOCK = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA journal_mode = WAL")
+conn.execute("CREATE TABLE IF NOT EXISTS other (x)")
+conn.execute("BEGIN EXCLUSIVE")
+conn.execute("INSERT INTO other VALUES (1)")
+print("locked", flush=True)
+sys.stdin.read()
+"""
+"""A child process that holds the write lock of the database ``argv[1]`` until killed."""
+
+
+@asynccontextmanager
+async def write_lock_held_by_a_child(path: Path) -> AsyncIterator[None]:
+    """Another process holds the write lock of ``path`` until the block ends (then SIGKILL)."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        HOLD_WRITE_LOCK,
+        str(path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None
+        assert await child.stdout.readline() == b"locked\n"
+        yield
+    finally:
+        child.kill()  # the lock goes with the process
+        await child.wait()
+
+
+async def test_a_database_locked_by_another_process_fails_with_an_error_saying_so_and_how_long(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    journal = SqliteJournal(path, busy_timeout=0.05)
+    store = SqliteSnapshotStore(path, busy_timeout=0.1)
+    fresh = SqliteJournal(path, busy_timeout=0.05)
+    try:
+        await journal.write([event("a", 1)])
+        async with write_lock_held_by_a_child(path):
+            with pytest.raises(JournalError) as raised:
+                await journal.write([event("a", 2)])
+            locked = (
+                "database is locked: another process (or another connection) holds the "
+                "database; waited {} s (busy_timeout) for it before giving up"
+            )
+            assert type(raised.value) is JournalError
+            assert str(raised.value) == (
+                f"cannot write events: sqlite journal {str(path)!r}: {locked.format(0.05)}"
+            )
+            with pytest.raises(JournalError) as raised:  # opening applies the schema: a write
+                await fresh.highest_sequence_nr("a")
+            assert str(raised.value) == (
+                f"cannot open sqlite journal {str(path)!r}: {locked.format(0.05)}"
+            )
+            with pytest.raises(SnapshotStoreError) as failed:
+                await store.load("a", SnapshotSelectionCriteria.latest())
+            assert str(failed.value) == (
+                f"cannot open sqlite snapshot store {str(path)!r}: {locked.format(0.1)}"
+            )
+            assert [r.sequence_nr for r in await replayed(journal, "a")] == [1]  # reads go on
+        assert await journal.write([event("a", 2)]) == [None]
+        assert await fresh.highest_sequence_nr("a") == 2
+    finally:
+        await journal.close()
+        await fresh.close()
+        await store.close()
+
+
+# -- reading without writing ---------------------------------------------------------------------
+
+
+def names(directory: Path) -> list[str]:
+    """The names of the files in ``directory``, sorted."""
+    return sorted(entry.name for entry in directory.iterdir())
+
+
+def snapshot_of(directory: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file in ``directory``: its modification time (ns) and contents."""
+    return {
+        entry.name: (entry.stat().st_mtime_ns, entry.read_bytes())
+        for entry in sorted(directory.iterdir())
+    }
+
+
+async def write_sample(path: Path) -> None:
+    journal = SqliteJournal(path)
+    try:
+        await journal.write([event("acc-1", 1, tags=("t",)), event("acc-2", 1)])
+        await journal.write([event("acc-1", 2, tags=("t",))])
+    finally:
+        await journal.close()
+
+
+async def test_a_read_only_journal_reads_everything_and_creates_or_changes_no_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    await write_sample(path)
+    before = snapshot_of(tmp_path)
+    assert list(before) == ["j.db"]
+    journal = SqliteJournal(path, read_only=True)
+    try:
+        assert journal.read_only
+        assert await journal.persistence_ids() == ["acc-1", "acc-2"]
+        assert [r.sequence_nr for r in await replayed(journal, "acc-1")] == [1, 2]
+        assert await journal.highest_sequence_nr("acc-1") == 2
+        tagged = [t.record.sequence_nr async for page in journal.events_by_tag("t") for t in page]
+        assert tagged == [1, 2]
+        assert await journal.highest_ordering() == 3
+        assert snapshot_of(tmp_path) == before
+    finally:
+        await journal.close()
+    assert snapshot_of(tmp_path) == before
+
+
+async def test_a_read_only_journal_refuses_writes_and_deletions(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    await write_sample(path)
+    journal = SqliteJournal(path, read_only=True)
+    try:
+        message = (
+            "cannot {}: sqlite journal {!r} is open read-only; open it without read_only=True to "
+            "change it"
+        )
+        with pytest.raises(JournalError) as raised:
+            await journal.write([event("acc-1", 3)])
+        assert str(raised.value) == message.format("write events", str(path))
+        with pytest.raises(JournalError) as raised:
+            await journal.delete_to("acc-1", 1)
+        assert str(raised.value) == message.format("delete events", str(path))
+        assert await journal.highest_sequence_nr("acc-1") == 2
+    finally:
+        await journal.close()
+
+
+async def test_a_read_only_journal_sees_the_commits_still_in_the_wal_of_an_open_writer(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    writer = SqliteJournal(path)
+    reader = SqliteJournal(path, read_only=True)
+    try:
+        await writer.write([event("a", 1), event("b", 1)])
+        assert (tmp_path / "j.db-wal").stat().st_size > 0  # not checkpointed yet
+        assert await reader.persistence_ids() == ["a", "b"]
+        await writer.write([event("a", 2)])
+        assert [r.sequence_nr for r in await replayed(reader, "a")] == [1, 2]
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_a_read_only_journal_reads_beside_another_process_holding_the_write_lock(
+    tmp_path: Path,
+) -> None:
+    """A live writer has a -wal file: reading goes through it, without locks or new files."""
+    path = tmp_path / "j.db"
+    await write_sample(path)
+    async with write_lock_held_by_a_child(path):
+        files = names(tmp_path)
+        assert files == ["j.db", "j.db-shm", "j.db-wal"]
+        journal = SqliteJournal(path, read_only=True, busy_timeout=0.05)
+        try:
+            assert await journal.persistence_ids() == ["acc-1", "acc-2"]
+            assert [r.sequence_nr for r in await replayed(journal, "acc-1")] == [1, 2]
+        finally:
+            await journal.close()
+        assert names(tmp_path) == files
+
+
+# -- python -m persistence verify ----------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def unprivileged(args: list[str]) -> list[str]:
+    """``args`` run so that file permissions apply: root ignores them, but not inside a user
+    namespace that does not map root (the files' owner bits apply then)."""
+    return ["unshare", "--user", *args] if os.geteuid() == 0 else args
+
+
+def test_verify_reads_an_intact_journal_without_creating_or_changing_any_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "j.db"
+    asyncio.run(write_sample(path))
+    before = snapshot_of(tmp_path)
+    assert main(["verify", f"sqlite:{path}"]) == 0
+    assert capsys.readouterr().out == f"ok: {path} passes sqlite's integrity_check\n"
+    assert snapshot_of(tmp_path) == before
+
+
+def test_verify_of_an_intact_journal_on_read_only_media_says_ok(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    path = media / "j.db"
+    asyncio.run(write_sample(path))
+    path.chmod(0o444)
+    media.chmod(0o555)
+    try:
+        done = subprocess.run(
+            unprivileged([sys.executable, "-m", "persistence", "verify", f"sqlite:{path}"]),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        media.chmod(0o755)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        f"ok: {path} passes sqlite's integrity_check\n",
+        "",
+    )
+    assert names(media) == ["j.db"]
+
+
+def test_verify_of_a_file_it_may_not_read_is_an_error_not_corruption(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    asyncio.run(write_sample(path))
+    path.chmod(0)
+    done = subprocess.run(
+        unprivileged([sys.executable, "-m", "persistence", "verify", f"sqlite:{path}"]),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        f"error: cannot verify {str(path)!r}: unable to open database file\n",
+    )
+
+
+def test_verify_beside_a_live_writer_holding_the_write_lock_says_ok_and_adds_no_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "j.db"
+    asyncio.run(write_sample(path))
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITE_LOCK, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline() == "locked\n"
+            files = names(tmp_path)
+            database = path.read_bytes()
+            assert main(["verify", f"sqlite:{path}"]) == 0
+            assert capsys.readouterr().out == f"ok: {path} passes sqlite's integrity_check\n"
+            assert names(tmp_path) == files
+            assert path.read_bytes() == database
+        finally:
+            child.kill()
+
+
+def test_verify_does_not_trust_a_lock_free_check_of_a_file_that_changed_meanwhile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "j.db"
+    asyncio.run(write_sample(path))
+    connect = sqlite3.connect
+
+    def connect_then_write(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        with path.open("ab") as file:  # a writer that came along while verify was reading
+            file.write(bytes(4096))
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", connect_then_write)
+    assert main(["verify", f"sqlite:{path}"]) == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        f"error: cannot verify {str(path)!r}: it changed while it was checked (another process "
+        "opened it for writing meanwhile); run verify again\n",
+    )
+
+
+def test_verify_still_reports_a_damaged_file_as_corrupted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "j.db"
+    path.write_bytes(b"this is not a database" * 100)
+    assert main(["verify", f"sqlite:{path}"]) == 1
+    assert capsys.readouterr().out == f"corrupted: {path}: file is not a database\n"

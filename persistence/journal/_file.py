@@ -337,9 +337,15 @@ class FileJournal:
 
     # -- opening and closing -------------------------------------------------------------
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (every later call raises)."""
+        return self._closed
+
     def _closed_error(self, operation: str) -> JournalClosedError:
         return JournalClosedError(
-            f"cannot {operation}: the file journal at {self._directory!r} is closed"
+            f"cannot {operation}: the file journal at {self._directory!r} is closed; create a "
+            "new instance to use it again"
         )
 
     async def _ensure_open(self, operation: str) -> None:

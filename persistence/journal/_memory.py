@@ -45,9 +45,17 @@ class InMemoryJournal:
         state = "closed" if self._closed else "open"
         return f"<InMemoryJournal {state}, {len(self._by_ordering)} events>"
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (every later call raises)."""
+        return self._closed
+
     def _check_open(self, operation: str) -> None:
         if self._closed:
-            raise JournalClosedError(f"cannot {operation}: the in-memory journal is closed")
+            raise JournalClosedError(
+                f"cannot {operation}: the in-memory journal is closed; create a new instance to "
+                "use it again"
+            )
 
     async def write(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
         """Store each atomic write unless it is malformed or one of its numbers is taken."""
@@ -139,7 +147,8 @@ class InMemoryJournal:
         del log.seqs[:end], log.records[:end], log.orderings[:end]
 
     async def close(self) -> None:
-        """Mark the journal closed; later calls raise :class:`~persistence.JournalClosedError`."""
+        """Mark the journal closed; later calls raise :class:`~persistence.JournalClosedError`
+        (closing is final, and the events are gone with it)."""
         self._closed = True
 
     async def persistence_ids(self) -> list[str]:

@@ -21,8 +21,17 @@ them):
   unknown id), independent of deletions.
 - ``delete_to(pid, to_sequence_nr)``: deletes events up to and including ``to_sequence_nr``; never
   lowers the highest sequence number.
-- ``close()``: flushes and releases resources; using the journal afterwards raises
-  :class:`~persistence.JournalClosedError`.
+- Atomic writes are checked before anything of the batch is stored
+  (:func:`persistence.journal._validation.check_atomic_write`): a write no backend could store
+  (malformed, a wrong type, text that is not valid UTF-8 such as a lone surrogate) is rejected
+  alone with a :class:`~persistence.JournalError` naming its persistence id; the rest of the
+  batch is stored. Reading an id or tag that is not valid UTF-8 finds nothing.
+- ``close()``: flushes and releases resources. Closing is final (as for trio's resources): a
+  closed journal is never reopened, and every later call raises
+  :class:`~persistence.JournalClosedError` ("you closed it", saying to create a new instance),
+  while any other :class:`~persistence.JournalError` means the store failed ("it broke").
+  Closing twice is harmless. The bundled journals also have a ``closed`` property, so that
+  whoever is handed an instance (the ``Persistence`` extension) can refuse a closed one up front.
 
 Journals that support the read side also implement :class:`ReadJournal`: every stored event gets a
 journal-wide ``ordering`` (strictly increasing in write order, starting at 1), used as the offset of
@@ -102,7 +111,8 @@ class Journal(Protocol):
         ...
 
     async def close(self) -> None:
-        """Flush and release resources."""
+        """Flush and release resources; every later call raises
+        :class:`~persistence.JournalClosedError`."""
         ...
 
 

@@ -25,6 +25,11 @@ atomic write, so that the conflicting writes alone are rejected.
 
 Orderings are handed out inside the write transaction (``BEGIN IMMEDIATE`` holds the file's write
 lock), so commit order and ordering order agree; a rejected write leaves a gap.
+
+Every atomic write is checked (:func:`~persistence.journal._validation.check_atomic_write`)
+before the transaction, so a write SQLite could not store (say, a tag holding a lone surrogate,
+which is not UTF-8) is rejected alone instead of failing the whole batch. Reads of an id or tag
+that is not valid UTF-8 find nothing, as nothing can have been stored under it.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from persistence.journal._protocol import (
     PersistentRecord,
     TaggedRecord,
 )
-from persistence.journal._validation import check_atomic_write
+from persistence.journal._validation import check_atomic_write, utf8_problem
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -290,6 +295,16 @@ class SqliteJournal:
     transaction (group commit, at most ``max_batch`` atomic writes); replay reads ``page_size``
     events per round trip to the connection's thread. A statement waits up to ``busy_timeout``
     seconds for another connection's lock on the file.
+
+    ``read_only=True`` opens an existing file for reading only (for tools such as
+    ``python -m persistence``, and read-only media): no schema, no pragmas, no ``-wal``/``-shm``
+    files created, and ``write``/``delete_to`` raise :class:`~persistence.JournalError`. When
+    no other connection has the file open, it is read without locks (see
+    :func:`~persistence._sqlite_db.read_only_uri`): a writer that starts meanwhile can make a
+    read fail.
+
+    Closing is final: after :meth:`close` (see :attr:`closed`) every call raises
+    :class:`~persistence.JournalClosedError`; create a new instance to use the file again.
     """
 
     def __init__(
@@ -300,6 +315,7 @@ class SqliteJournal:
         page_size: int = 2000,
         max_batch: int = 10_000,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        read_only: bool = False,
     ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
@@ -311,6 +327,7 @@ class SqliteJournal:
             error=JournalError,
             closed_error=JournalClosedError,
             busy_timeout=busy_timeout,
+            read_only=read_only,
         )
         self._page_size = page_size
         self._committer = GroupCommitter(self._flush, max_batch=max_batch)
@@ -320,8 +337,27 @@ class SqliteJournal:
         """The SQLite file."""
         return self._db.path
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (every later call raises)."""
+        return self._db.closed
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the journal was opened for reading only."""
+        return self._db.read_only
+
     def __repr__(self) -> str:
-        return f"<SqliteJournal {str(self._db.path)!r} {self._db.state}>"
+        read_only = " read-only" if self._db.read_only else ""
+        return f"<SqliteJournal {str(self._db.path)!r}{read_only} {self._db.state}>"
+
+    def _check_writable(self, operation: str) -> None:
+        self._db.check_open(operation)
+        if self._db.read_only:
+            raise JournalError(
+                f"cannot {operation}: {self._db.name} is open read-only; open it without "
+                "read_only=True to change it"
+            )
 
     async def _flush(self, writes: list[AtomicWrite]) -> list[BaseException | None]:
         # close() drains what was submitted before it: that may still open the file.
@@ -330,8 +366,8 @@ class SqliteJournal:
     async def write(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
         """Store the batch; per write ``None`` (stored) or the exception that rejected it."""
         # No await before submitting: a write called before close() is one close() waits for.
-        if self._db.closed:
-            self._db.check_open("write events")
+        if self._db.closed or self._db.read_only:
+            self._check_writable("write events")
         for write in writes:
             if check_atomic_write(write) is not None:
                 return await self._write_well_formed(writes)
@@ -357,6 +393,8 @@ class SqliteJournal:
     ) -> AsyncIterator[list[PersistentRecord]]:
         """Yield the events of ``persistence_id`` within the inclusive bounds, in pages."""
         self._db.check_open("replay events")
+        if utf8_problem(persistence_id) is not None:
+            return  # nothing can be stored under it
         remaining = max_count
         low = from_sequence_nr
         while remaining > 0 and low <= to_sequence_nr:
@@ -374,6 +412,9 @@ class SqliteJournal:
 
     async def highest_sequence_nr(self, persistence_id: str) -> int:
         """The highest sequence number ever stored for the id (0 if unknown)."""
+        self._db.check_open("read the highest sequence number")
+        if utf8_problem(persistence_id) is not None:
+            return 0
         highest: int = await self._db.run(
             "read the highest sequence number", _scalar, _HIGHEST_SEQUENCE_NR, persistence_id
         )
@@ -381,6 +422,9 @@ class SqliteJournal:
 
     async def delete_to(self, persistence_id: str, to_sequence_nr: int) -> None:
         """Delete the stored events of the id up to and including ``to_sequence_nr``."""
+        self._check_writable("delete events")
+        if utf8_problem(persistence_id) is not None:
+            return
         await self._db.run("delete events", _delete_to, persistence_id, to_sequence_nr)
 
     async def persistence_ids(self) -> list[str]:
@@ -392,6 +436,8 @@ class SqliteJournal:
     ) -> AsyncIterator[list[TaggedRecord]]:
         """Yield the events carrying ``tag`` with ``ordering > after_ordering``, in pages."""
         self._db.check_open("query events by tag")
+        if utf8_problem(tag) is not None:
+            return
         remaining = max_count
         after = after_ordering
         while remaining > 0:
@@ -412,5 +458,6 @@ class SqliteJournal:
 
     async def close(self) -> None:
         """Finish pending writes and close the file; later calls raise
-        :class:`~persistence.JournalClosedError`. Closing twice is harmless."""
+        :class:`~persistence.JournalClosedError` (closing is final). Closing twice is
+        harmless."""
         await self._db.close(self._committer.drain)

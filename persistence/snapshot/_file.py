@@ -37,13 +37,14 @@ from typing import Any, Final
 
 import msgpack
 
-from persistence._errors import SnapshotStoreError
+from persistence._errors import SnapshotStoreClosedError, SnapshotStoreError
 from persistence._logging import get_logger
 from persistence.snapshot._protocol import (
     SnapshotMetadata,
     SnapshotSelectionCriteria,
     StoredSnapshot,
 )
+from persistence.snapshot._validation import check_persistence_id, check_snapshot
 
 log = get_logger("persistence.snapshot")
 
@@ -95,7 +96,9 @@ def _read_header(file: Any) -> tuple[int, int, int]:
 
 class FileSnapshotStore:
     """A :class:`~persistence.snapshot.SnapshotStore` writing one file per snapshot under
-    ``directory`` (created on first save). Nothing is touched until first use."""
+    ``directory`` (created on first save). Nothing is touched until first use. Closing is final:
+    after :meth:`close` (see :attr:`closed`) every call raises
+    :class:`~persistence.SnapshotStoreClosedError`."""
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self._directory = os.fspath(directory)
@@ -117,42 +120,33 @@ class FileSnapshotStore:
         """The store's directory."""
         return self._directory
 
-    def _check_open(self, operation: str) -> None:
-        if self._closed:
-            raise SnapshotStoreError(
-                f"cannot {operation}: the file snapshot store at {self._directory!r} is closed"
-            )
-        self._used = True
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (every later call raises)."""
+        return self._closed
 
-    def _id_directory(self, persistence_id: str) -> str:
-        if not isinstance(persistence_id, str) or not persistence_id:
-            raise SnapshotStoreError(
-                f"persistence_id must be a non-empty str, not {persistence_id!r}"
+    def _check_open(self, operation: str, persistence_id: str) -> str:
+        """The directory of ``persistence_id``, once the store is known open and the id valid."""
+        if self._closed:
+            raise SnapshotStoreClosedError(
+                f"cannot {operation}: the file snapshot store at {self._directory!r} is closed; "
+                "create a new instance to use it again"
             )
+        check_persistence_id(operation, persistence_id)
+        self._used = True
         return os.path.join(self._directory, escape_persistence_id(persistence_id))
 
     async def save(
         self, metadata: SnapshotMetadata, manifest: str, payload: bytes
     ) -> SnapshotMetadata:
         """Store the snapshot durably (replacing one at the same sequence number)."""
-        self._check_open("save a snapshot")
+        directory = self._check_open("save a snapshot", metadata.persistence_id)
+        check_snapshot(metadata, manifest, payload)
         if metadata.timestamp == 0:
             metadata = SnapshotMetadata(
                 metadata.persistence_id, metadata.sequence_nr, time.time_ns() // 1_000_000
             )
-        if metadata.sequence_nr < 0:
-            raise SnapshotStoreError(
-                f"cannot save a snapshot, persistence_id={metadata.persistence_id!r}: "
-                f"sequence_nr={metadata.sequence_nr} is negative"
-            )
-        directory = self._id_directory(metadata.persistence_id)
-        try:
-            contents = encode_snapshot(metadata, manifest, payload)
-        except (TypeError, ValueError, OverflowError, struct.error) as exc:
-            raise SnapshotStoreError(
-                f"cannot save a snapshot, persistence_id={metadata.persistence_id!r}, "
-                f"sequence_nr={metadata.sequence_nr}: {exc}"
-            ) from exc
+        contents = encode_snapshot(metadata, manifest, payload)
         try:
             await asyncio.to_thread(self._write, directory, metadata.sequence_nr, contents)
         except OSError as exc:
@@ -193,8 +187,7 @@ class FileSnapshotStore:
         self, persistence_id: str, criteria: SnapshotSelectionCriteria
     ) -> StoredSnapshot | None:
         """The youngest readable snapshot matching ``criteria``, or ``None``."""
-        self._check_open("load a snapshot")
-        directory = self._id_directory(persistence_id)
+        directory = self._check_open("load a snapshot", persistence_id)
         try:
             return await asyncio.to_thread(self._load, directory, persistence_id, criteria)
         except OSError as exc:
@@ -244,8 +237,7 @@ class FileSnapshotStore:
 
     async def delete(self, metadata: SnapshotMetadata) -> None:
         """Delete the snapshot at ``metadata.sequence_nr`` (nothing if there is none)."""
-        self._check_open("delete a snapshot")
-        directory = self._id_directory(metadata.persistence_id)
+        directory = self._check_open("delete a snapshot", metadata.persistence_id)
         try:
             await asyncio.to_thread(self._delete, directory, [metadata.sequence_nr])
         except OSError as exc:
@@ -259,8 +251,7 @@ class FileSnapshotStore:
     ) -> None:
         """Delete every snapshot of the id matching ``criteria`` (and unreadable files within
         its sequence number bounds)."""
-        self._check_open("delete snapshots")
-        directory = self._id_directory(persistence_id)
+        directory = self._check_open("delete snapshots", persistence_id)
         try:
             await asyncio.to_thread(self._delete_matching, directory, criteria)
         except OSError as exc:
@@ -298,7 +289,8 @@ class FileSnapshotStore:
             _sync_directory(directory)
 
     async def close(self) -> None:
-        """Mark the store closed; later calls raise :class:`~persistence.SnapshotStoreError`."""
+        """Mark the store closed; later calls raise
+        :class:`~persistence.SnapshotStoreClosedError` (closing is final)."""
         self._closed = True
 
 

@@ -12,7 +12,14 @@ payload bytes). Rules (checked by the conformance suite in :mod:`persistence.tes
   logged.
 - ``delete(metadata)``: deletes the snapshot at that sequence number.
 - ``delete_matching(pid, criteria)``: deletes all matching snapshots.
-- ``close()``: releases resources.
+- What a store cannot keep (a persistence id that is empty or not valid UTF-8, such as one
+  holding a lone surrogate; a manifest that is not valid UTF-8) fails the call with a
+  :class:`~persistence.SnapshotStoreError` naming it, in every store alike.
+- ``close()``: releases resources. Closing is final: every later call raises
+  :class:`~persistence.SnapshotStoreClosedError` ("you closed it", saying to create a new
+  instance), while any other :class:`~persistence.SnapshotStoreError` means the store failed. The
+  bundled stores also have a ``closed`` property, so that whoever is handed an instance can
+  refuse a closed one up front.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
-from persistence._errors import SnapshotStoreError
+from persistence._errors import SnapshotStoreClosedError, SnapshotStoreError
 from persistence._sqlite_db import DEFAULT_BUSY_TIMEOUT, LazySqlite, Synchronous
 from persistence.snapshot._memory import now_ms
 from persistence.snapshot._protocol import (
@@ -24,6 +24,7 @@ from persistence.snapshot._protocol import (
     SnapshotSelectionCriteria,
     StoredSnapshot,
 )
+from persistence.snapshot._validation import check_persistence_id, check_snapshot
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -79,7 +80,9 @@ class SqliteSnapshotStore:
     """A :class:`~persistence.snapshot.SnapshotStore` in one SQLite file.
 
     ``synchronous`` and ``busy_timeout`` as for :class:`~persistence.journal.SqliteJournal`.
-    The file (and its parent directories) is created on first use.
+    The file (and its parent directories) is created on first use. Closing is final: after
+    :meth:`close` (see :attr:`closed`) every call raises
+    :class:`~persistence.SnapshotStoreClosedError`.
     """
 
     def __init__(
@@ -95,7 +98,7 @@ class SqliteSnapshotStore:
             _SCHEMA,
             name="sqlite snapshot store",
             error=SnapshotStoreError,
-            closed_error=SnapshotStoreError,
+            closed_error=SnapshotStoreClosedError,
             busy_timeout=busy_timeout,
         )
 
@@ -104,14 +107,25 @@ class SqliteSnapshotStore:
         """The SQLite file."""
         return self._db.path
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (every later call raises)."""
+        return self._db.closed
+
     def __repr__(self) -> str:
         return f"<SqliteSnapshotStore {str(self._db.path)!r} {self._db.state}>"
+
+    def _check(self, operation: str, persistence_id: str) -> None:
+        self._db.check_open(operation)
+        check_persistence_id(operation, persistence_id)
 
     async def save(
         self, metadata: SnapshotMetadata, manifest: str, payload: bytes
     ) -> SnapshotMetadata:
         """Store the snapshot (replacing one at the same sequence number); stamp it with the
         current time unless ``metadata`` has a timestamp."""
+        self._check("save a snapshot", metadata.persistence_id)
+        check_snapshot(metadata, manifest, payload)
         if metadata.timestamp == 0:
             metadata = replace(metadata, timestamp=now_ms())
         params = (
@@ -128,10 +142,12 @@ class SqliteSnapshotStore:
         self, persistence_id: str, criteria: SnapshotSelectionCriteria
     ) -> StoredSnapshot | None:
         """The youngest snapshot matching ``criteria``, or ``None``."""
+        self._check("load a snapshot", persistence_id)
         return await self._db.run("load a snapshot", _load, persistence_id, criteria)
 
     async def delete(self, metadata: SnapshotMetadata) -> None:
         """Delete the snapshot of ``metadata.persistence_id`` at ``metadata.sequence_nr``."""
+        self._check("delete a snapshot", metadata.persistence_id)
         await self._db.run(
             "delete a snapshot",
             _execute,
@@ -143,6 +159,7 @@ class SqliteSnapshotStore:
         self, persistence_id: str, criteria: SnapshotSelectionCriteria
     ) -> None:
         """Delete every snapshot of the id matching ``criteria``."""
+        self._check("delete snapshots", persistence_id)
         await self._db.run(
             "delete snapshots",
             _execute,
@@ -151,6 +168,6 @@ class SqliteSnapshotStore:
         )
 
     async def close(self) -> None:
-        """Close the file; later calls raise :class:`~persistence.SnapshotStoreError`. Closing
-        twice is harmless."""
+        """Close the file; later calls raise :class:`~persistence.SnapshotStoreClosedError`
+        (closing is final). Closing twice is harmless."""
         await self._db.close()

@@ -110,10 +110,21 @@ async def reopened(reopen: Reopen | None) -> AsyncIterator[Journal]:
         await journal.close()
 
 
-def _rejected(result: BaseException | None) -> Iterator[str]:
-    """Problems with ``result`` as the outcome of a malformed atomic write (empty if fine)."""
+LONE_SURROGATE = "\udc80"
+"""Not valid UTF-8 on its own: no backend can store text holding it."""
+
+CLOSED_MESSAGE = r"\bclosed\b.*\bcreate a new instance\b"
+"""What using a closed journal says (as a regex): it is closed, and the fix."""
+
+
+def _rejected(result: BaseException | None, *named: str) -> Iterator[str]:
+    """Problems with ``result`` as the outcome of a malformed atomic write (empty if fine); the
+    message must name each of ``named`` (as its repr)."""
     if not isinstance(result, JournalError) or isinstance(result, SequenceNrConflictError):
         yield f"expected a JournalError rejecting the write, got {result!r}"
+    for text in named:
+        if repr(text) not in str(result):
+            yield f"the rejection {str(result)!r} does not name {text!r}"
 
 
 class JournalConformance:
@@ -349,28 +360,110 @@ class JournalConformance:
         assert await journal.highest_sequence_nr("a") == 0
         assert seqs(await collect(journal.replay("c"))) == [1]
 
-    # --- closing ------------------------------------------------------------------------------
-
-    async def test_every_call_after_close_raises_journal_closed_error(
+    async def test_an_atomic_write_with_text_that_is_not_utf8_is_rejected_alone(
         self, journal: Journal
     ) -> None:
+        bad = f"bad{LONE_SURROGATE}"
+        bad_id = AtomicWrite([record(bad, 1, payload=b"x")])
+        bad_tag = AtomicWrite([record("t", 1, tags=("fine", bad))])
+        bad_manifest = AtomicWrite([record("m", 1), record("m", 2)._replace(manifest=bad)])
+        bad_writer = AtomicWrite([record("w", 1)._replace(writer_id=bad)])
+        results = await journal.write(
+            [atomic("a", 1), bad_id, bad_tag, atomic("b", 1, 2), bad_manifest, bad_writer]
+        )
+        assert results[0] is None
+        assert results[3] is None
+        assert not list(_rejected(results[1], bad)), results[1]
+        for index, pid in ((2, "t"), (4, "m"), (5, "w")):
+            assert not list(_rejected(results[index], pid, bad)), results[index]
+        assert seqs(await collect(journal.replay("a"))) == [1]
+        assert seqs(await collect(journal.replay("b"))) == [1, 2]
+        for pid in ("t", "m", "w"):
+            assert await collect(journal.replay(pid)) == []
+            assert await journal.highest_sequence_nr(pid) == 0
+
+    async def test_concurrent_writers_are_not_failed_by_one_unstorable_write(
+        self, journal: Journal
+    ) -> None:
+        """Writes of one loop turn may share a transaction: the bad one must not sink it."""
+        bad = AtomicWrite([record("bad", 1, tags=(LONE_SURROGATE,))])
+        outcomes = await asyncio.gather(
+            *(journal.write([atomic(f"w{i}", 1)]) for i in range(5)),
+            journal.write([bad]),
+            *(journal.write([atomic(f"w{i}", 2)]) for i in range(5)),
+        )
+        assert outcomes[:5] == [[None]] * 5
+        assert outcomes[6:] == [[None]] * 5
+        [rejection] = outcomes[5]
+        assert not list(_rejected(rejection, "bad", LONE_SURROGATE)), rejection
+        for i in range(5):
+            assert seqs(await collect(journal.replay(f"w{i}"))) == [1, 2]
+
+    async def test_atomic_writes_of_the_wrong_types_are_rejected_alone(
+        self, journal: Journal
+    ) -> None:
+        wrong = [
+            AtomicWrite([record("p", 1)._replace(payload="text")]),  # type: ignore[arg-type]
+            AtomicWrite([record("p", 1)._replace(manifest=None)]),  # type: ignore[arg-type]
+            AtomicWrite([record("p", 1)._replace(tags="tag")]),  # type: ignore[arg-type]
+            AtomicWrite([record("p", 1)._replace(tags=None)]),  # type: ignore[arg-type]
+            AtomicWrite([record("p", 1)._replace(timestamp=1 << 63)]),
+            AtomicWrite([record("p", 1)._replace(timestamp=1.5)]),  # type: ignore[arg-type]
+            AtomicWrite([record("p", MAX_SEQUENCE_NR), record("p", MAX_SEQUENCE_NR + 1)]),
+            AtomicWrite([record(7, 1)]),  # type: ignore[arg-type]
+        ]
+        results = await journal.write([*wrong, atomic("ok", 1)])
+        for result in results[:-1]:
+            assert not list(_rejected(result)), result
+        assert results[-1] is None
+        assert await collect(journal.replay("p")) == []
+        assert await journal.highest_sequence_nr("p") == 0
+
+    async def test_reading_an_id_or_tag_that_is_not_utf8_finds_nothing(
+        self, journal: Journal
+    ) -> None:
+        bad = f"bad{LONE_SURROGATE}"
+        await write_ok(journal, atomic("a", 1, tags=("t",)))
+        assert await collect(journal.replay(bad)) == []
+        assert await journal.highest_sequence_nr(bad) == 0
+        await journal.delete_to(bad, 1)
+        if isinstance(journal, ReadJournal):
+            assert await collect_tagged(journal.events_by_tag(bad)) == []
+            assert await journal.persistence_ids() == ["a"]
+
+    # --- closing ------------------------------------------------------------------------------
+
+    async def test_every_call_after_close_raises_journal_closed_error_saying_what_to_do(
+        self, journal: Journal
+    ) -> None:
+        """Closing is final: the error says the journal was closed and to create a new one."""
         await write_ok(journal, atomic("a", 1))
         await journal.close()
-        with pytest.raises(JournalClosedError):
+        with pytest.raises(JournalClosedError, match=CLOSED_MESSAGE):
             await journal.write([atomic("a", 2)])
-        with pytest.raises(JournalClosedError):
+        with pytest.raises(JournalClosedError, match=CLOSED_MESSAGE):
             await collect(journal.replay("a"))
-        with pytest.raises(JournalClosedError):
+        with pytest.raises(JournalClosedError, match=CLOSED_MESSAGE):
             await journal.highest_sequence_nr("a")
-        with pytest.raises(JournalClosedError):
+        with pytest.raises(JournalClosedError, match=CLOSED_MESSAGE):
             await journal.delete_to("a", 1)
         if isinstance(journal, ReadJournal):
-            with pytest.raises(JournalClosedError):
+            with pytest.raises(JournalClosedError, match=CLOSED_MESSAGE):
                 await journal.persistence_ids()
-            with pytest.raises(JournalClosedError):
+            with pytest.raises(JournalClosedError, match=CLOSED_MESSAGE):
                 await collect_tagged(journal.events_by_tag("t"))
-            with pytest.raises(JournalClosedError):
+            with pytest.raises(JournalClosedError, match=CLOSED_MESSAGE):
                 await journal.highest_ordering()
+
+    async def test_a_journal_closed_before_first_use_stays_closed(self, journal: Journal) -> None:
+        """Nothing reopens a closed journal, not even one that was never opened."""
+        await journal.close()
+        with pytest.raises(JournalClosedError, match=CLOSED_MESSAGE):
+            await journal.write([atomic("a", 1)])
+        with pytest.raises(JournalClosedError, match=CLOSED_MESSAGE):
+            await collect(journal.replay("a"))
+        with pytest.raises(JournalClosedError, match=CLOSED_MESSAGE):
+            await journal.highest_sequence_nr("a")
 
     async def test_closing_twice_is_harmless(self, journal: Journal) -> None:
         await write_ok(journal, atomic("a", 1))

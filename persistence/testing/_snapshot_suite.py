@@ -8,14 +8,14 @@ Subclass :class:`SnapshotStoreConformance` in a test module (named ``Test...``) 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from persistence._errors import SnapshotStoreError
+from persistence._errors import SnapshotStoreClosedError, SnapshotStoreError
 from persistence.snapshot._protocol import (
     SnapshotMetadata,
     SnapshotSelectionCriteria,
@@ -25,6 +25,10 @@ from persistence.snapshot._protocol import (
 
 ReopenStore = Callable[[], SnapshotStore]
 LATEST = SnapshotSelectionCriteria.latest()
+LONE_SURROGATE = "\udc80"
+"""Not valid UTF-8 on its own: no store can keep text holding it."""
+CLOSED_MESSAGE = r"\bclosed\b.*\bcreate a new instance\b"
+"""What using a closed store says (as a regex): it is closed, and the fix."""
 
 
 def meta(persistence_id: str, sequence_nr: int, timestamp: int = 0) -> SnapshotMetadata:
@@ -217,19 +221,59 @@ class SnapshotStoreConformance:
         await snapshot_store.delete_matching("a", SnapshotSelectionCriteria.none())
         assert await loaded_seq(snapshot_store, "a") == 1
 
-    async def test_every_call_after_close_raises_snapshot_store_error(
+    async def test_a_persistence_id_that_is_not_utf8_is_refused_with_a_clear_error(
         self, snapshot_store: SnapshotStore
     ) -> None:
+        bad = f"bad{LONE_SURROGATE}"
+        calls: dict[str, Callable[[], Awaitable[object]]] = {
+            "save a snapshot": lambda: snapshot_store.save(meta(bad, 1), "State", b"s"),
+            "load a snapshot": lambda: snapshot_store.load(bad, LATEST),
+            "delete a snapshot": lambda: snapshot_store.delete(meta(bad, 1)),
+            "delete snapshots": lambda: snapshot_store.delete_matching(bad, LATEST),
+        }
+        for operation, call in calls.items():
+            with pytest.raises(SnapshotStoreError) as raised:
+                await call()
+            assert type(raised.value) is SnapshotStoreError
+            assert str(raised.value).startswith(f"cannot {operation}, persistence_id={bad!r}: ")
+        await save(snapshot_store, "a", 1)
+        assert await loaded_seq(snapshot_store, "a") == 1
+
+    async def test_a_manifest_that_is_not_utf8_is_refused_and_nothing_is_saved(
+        self, snapshot_store: SnapshotStore
+    ) -> None:
+        bad = f"State{LONE_SURROGATE}"
+        with pytest.raises(SnapshotStoreError) as raised:
+            await snapshot_store.save(meta("a", 1, 5), bad, b"s")
+        assert type(raised.value) is SnapshotStoreError
+        assert str(raised.value).startswith("cannot save a snapshot, persistence_id='a'")
+        assert repr(bad) in str(raised.value)
+        assert await snapshot_store.load("a", LATEST) is None
+
+    async def test_every_call_after_close_raises_snapshot_store_closed_error_saying_what_to_do(
+        self, snapshot_store: SnapshotStore
+    ) -> None:
+        """Closing is final: the error says the store was closed and to create a new one."""
         await save(snapshot_store, "a", 1)
         await snapshot_store.close()
-        with pytest.raises(SnapshotStoreError, match="closed"):
+        with pytest.raises(SnapshotStoreClosedError, match=CLOSED_MESSAGE):
             await save(snapshot_store, "a", 2)
-        with pytest.raises(SnapshotStoreError, match="closed"):
+        with pytest.raises(SnapshotStoreClosedError, match=CLOSED_MESSAGE):
             await snapshot_store.load("a", LATEST)
-        with pytest.raises(SnapshotStoreError, match="closed"):
+        with pytest.raises(SnapshotStoreClosedError, match=CLOSED_MESSAGE):
             await snapshot_store.delete(meta("a", 1))
-        with pytest.raises(SnapshotStoreError, match="closed"):
+        with pytest.raises(SnapshotStoreClosedError, match=CLOSED_MESSAGE):
             await snapshot_store.delete_matching("a", LATEST)
+
+    async def test_a_store_closed_before_first_use_stays_closed(
+        self, snapshot_store: SnapshotStore
+    ) -> None:
+        """Nothing reopens a closed store, not even one that was never opened."""
+        await snapshot_store.close()
+        with pytest.raises(SnapshotStoreClosedError, match=CLOSED_MESSAGE):
+            await snapshot_store.load("a", LATEST)
+        with pytest.raises(SnapshotStoreClosedError, match=CLOSED_MESSAGE):
+            await save(snapshot_store, "a", 1)
 
     async def test_closing_twice_is_harmless(self, snapshot_store: SnapshotStore) -> None:
         await save(snapshot_store, "a", 1)

@@ -17,9 +17,9 @@ def test_persistence_exports_exactly_its_public_names() -> None:
         "PersistenceError", "PersistenceStateError", "PersistentActor", "Recovery",
         "RecoveryCompleted", "RecoveryError", "RetentionPolicy", "SaveSnapshotFailure",
         "SaveSnapshotSuccess", "SequenceNrConflictError", "SerializationError", "Serializer",
-        "SnapshotMetadata", "SnapshotOffer", "SnapshotSelectionCriteria", "SnapshotStoreError",
-        "UnconfirmedDelivery", "UnconfirmedWarning", "UnknownManifestError",
-        "default_serializer", "event_type",
+        "SnapshotMetadata", "SnapshotOffer", "SnapshotSelectionCriteria",
+        "SnapshotStoreClosedError", "SnapshotStoreError", "UnconfirmedDelivery",
+        "UnconfirmedWarning", "UnknownManifestError", "default_serializer", "event_type",
     ]  # fmt: skip
     assert all(hasattr(persistence, name) for name in persistence.__all__)
 
