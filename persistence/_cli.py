@@ -35,6 +35,7 @@ from persistence._urls import open_journal
 from persistence.journal._file import FileJournal
 from persistence.journal._file_format import KIND_EVENTS, JournalScan
 from persistence.journal._protocol import Journal, PersistentRecord, ReadJournal
+from persistence.journal._sqlite import SqliteJournal
 from persistence.serialization import Serializer
 
 
@@ -44,7 +45,7 @@ class CliError(Exception):
 
 def _locate(url: str) -> tuple[Journal, str, str]:
     """The (not yet opened) journal behind ``url``, its scheme and path. The journal must
-    already exist: the CLI never creates one, and opens a file journal read-only."""
+    already exist: the CLI never creates one, and opens it read-only (no lock, no new file)."""
     journal = open_journal(url)  # checks the URL; touches nothing
     scheme, _, rest = url.partition(":")
     path = rest.partition("?")[0]
@@ -56,6 +57,8 @@ def _locate(url: str) -> tuple[Journal, str, str]:
         raise CliError(f"no sqlite journal at {path!r}: the file does not exist")
     if scheme == "file":
         journal = FileJournal(path, read_only=True)
+    elif scheme == "sqlite":
+        journal = SqliteJournal(path, read_only=True)
     return journal, scheme, path
 
 

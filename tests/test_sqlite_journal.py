@@ -5,6 +5,7 @@ warnings, and reading without writing (read-only journals, ``python -m persisten
 from __future__ import annotations
 
 import asyncio
+import json
 import gc
 import os
 import sqlite3
@@ -692,3 +693,19 @@ def test_verify_still_reports_a_damaged_file_as_corrupted(
     path.write_bytes(b"this is not a database" * 100)
     assert main(["verify", f"sqlite:{path}"]) == 1
     assert capsys.readouterr().out == f"corrupted: {path}: file is not a database\n"
+
+
+def test_ids_and_dump_read_an_sqlite_journal_without_creating_or_changing_any_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "j.db"
+    asyncio.run(write_sample(path))
+    before = snapshot_of(tmp_path)
+    assert main(["ids", f"sqlite:{path}"]) == 0
+    assert capsys.readouterr().out.split() == ["acc-1", "acc-2"]
+    assert main(["dump", f"sqlite:{path}", "acc-1"]) == 0
+    assert [json.loads(line)["sequence_nr"] for line in capsys.readouterr().out.splitlines()] == [
+        1,
+        2,
+    ]
+    assert snapshot_of(tmp_path) == before
