@@ -5,8 +5,8 @@ warnings, and reading without writing (read-only journals, ``python -m persisten
 from __future__ import annotations
 
 import asyncio
-import json
 import gc
+import json
 import os
 import sqlite3
 import subprocess
@@ -695,17 +695,29 @@ def test_verify_still_reports_a_damaged_file_as_corrupted(
     assert capsys.readouterr().out == f"corrupted: {path}: file is not a database\n"
 
 
-def test_ids_and_dump_read_an_sqlite_journal_without_creating_or_changing_any_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "j.db"
+
+def test_ids_and_dump_read_an_sqlite_journal_on_read_only_media(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    path = media / "j.db"
     asyncio.run(write_sample(path))
-    before = snapshot_of(tmp_path)
-    assert main(["ids", f"sqlite:{path}"]) == 0
-    assert capsys.readouterr().out.split() == ["acc-1", "acc-2"]
-    assert main(["dump", f"sqlite:{path}", "acc-1"]) == 0
-    assert [json.loads(line)["sequence_nr"] for line in capsys.readouterr().out.splitlines()] == [
-        1,
-        2,
-    ]
-    assert snapshot_of(tmp_path) == before
+    path.chmod(0o444)
+    media.chmod(0o555)
+    try:
+        runs = [
+            subprocess.run(
+                unprivileged([sys.executable, "-m", "persistence", *args, f"sqlite:{path}", *ids]),
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            for args, ids in ((["ids"], []), (["dump"], ["acc-1"]))
+        ]
+    finally:
+        media.chmod(0o755)
+    assert [(run.returncode, run.stderr) for run in runs] == [(0, ""), (0, "")]
+    assert runs[0].stdout.split() == ["acc-1", "acc-2"]
+    assert [json.loads(line)["sequence_nr"] for line in runs[1].stdout.splitlines()] == [1, 2]
+    assert names(media) == ["j.db"]
