@@ -1,7 +1,8 @@
 """``python -m benchmarks {mailbox,persist,replay,all} [--quick] [--json PATH] [--results PATH]``.
 
-Prints one table on stdout (progress goes to stderr), optionally writes the records as JSON and
-the full report as Markdown (``benchmarks/RESULTS.md``). Exits 1 when a variant failed.
+Prints one table and the targets on stdout (progress goes to stderr), optionally writes the
+records as JSON and the full report as Markdown (``benchmarks/RESULTS.md``). Exits 1 when a
+variant failed, 2 when asked to write the report from a working tree with uncommitted changes.
 """
 
 from __future__ import annotations
@@ -12,9 +13,17 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import mailbox, persist, replay
-from benchmarks._harness import LOOPS, Case, quiet_logging, run_cases
+from benchmarks._harness import LOOPS, Case, Isolation, quiet_logging, run_cases
 from benchmarks._progress import Progress
-from benchmarks._report import format_table, machine_info, run_info, write_json, write_results
+from benchmarks._report import (
+    format_table,
+    machine_info,
+    run_info,
+    uncommitted_changes,
+    write_json,
+    write_results,
+)
+from benchmarks._targets import evaluate, format_targets
 
 GROUPS = {
     "mailbox": mailbox.CASES,
@@ -51,6 +60,23 @@ def _parser() -> argparse.ArgumentParser:
         help="run only the cases whose name contains TEXT (e.g. replay.one)",
     )
     parser.add_argument(
+        "--repeats",
+        type=int,
+        metavar="N",
+        help="runs per variant, interleaved (default: 5; 3 with --quick)",
+    )
+    parser.add_argument(
+        "--isolation",
+        choices=["all", "memory", "none"],
+        help="which runs get a fresh process: every run (default), only those measuring "
+        "memory, or none (default with --quick)",
+    )
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="write --results even with uncommitted changes (the report lists them)",
+    )
+    parser.add_argument(
         "--scratch",
         type=Path,
         metavar="DIR",
@@ -64,6 +90,10 @@ def _command(args: argparse.Namespace) -> str:
     parts = ["python -m benchmarks", args.group]
     if args.quick:
         parts.append("--quick")
+    if args.repeats is not None:
+        parts += ["--repeats", str(args.repeats)]
+    if args.isolation is not None:
+        parts += ["--isolation", args.isolation]
     if args.loop != "both":
         parts += ["--loop", args.loop]
     if args.only:
@@ -77,7 +107,23 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    repeats = args.repeats if args.repeats is not None else 3 if args.quick else 5
+    if repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {repeats}")
+    isolation: Isolation = args.isolation or ("none" if args.quick else "all")
+    uncommitted: list[str] = []
+    if args.results is not None:
+        uncommitted = uncommitted_changes(ignore=args.results)
+        if uncommitted and not args.allow_dirty:
+            print(
+                f"cannot write {args.results}: it must be measured at the commit it names, and "
+                f"these files have uncommitted changes: {', '.join(uncommitted)}; commit them "
+                "first (or pass --allow-dirty: the report then lists them)",
+                file=sys.stderr,
+            )
+            return 2
     groups = list(GROUPS) if args.group == "all" else [args.group]
     cases = [Case(group, fn) for group in groups for fn in GROUPS[group]]
     if args.only:
@@ -90,13 +136,30 @@ def main(argv: list[str] | None = None) -> int:
         machine = machine_info(Path(scratch))
         progress.write(
             f"machine: {machine['cpu']}, {machine['cores_logical']} cores, "
-            f"Python {machine['python']}, scratch on {machine['scratch_filesystem']}\n"
+            f"Python {machine['python']}, scratch on {machine['scratch_filesystem']}; "
+            f"{repeats} runs per variant, isolation {isolation}\n"
         )
         outcome = run_cases(
-            cases, quick=args.quick, loops=loops, scratch=Path(scratch), progress=progress
+            cases,
+            quick=args.quick,
+            loops=loops,
+            scratch=Path(scratch),
+            progress=progress,
+            repeats=repeats,
+            isolation=isolation,
         )
-    info = run_info(machine, quick=args.quick, loops=loops, command=command)
+    info = run_info(
+        machine,
+        quick=args.quick,
+        loops=loops,
+        command=command,
+        repeats=repeats,
+        isolation=isolation,
+        uncommitted=uncommitted,
+    )
     print(format_table(outcome.records))
+    print()
+    print(format_targets(evaluate(outcome.records)))
     if args.json is not None:
         write_json(args.json, info, outcome.records)
     if args.results is not None:

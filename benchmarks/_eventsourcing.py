@@ -81,19 +81,31 @@ def save_batched(n: int, path: str, aggregates: int) -> Result:
     return {"events/s": rate(aggregates * per, elapsed)}
 
 
-def prepare(n: int, path: str, aggregates: int, snapshot_before_end: int = 0) -> Result:
-    """Store ``aggregates`` accounts of ``n // aggregates`` deposits, maybe with a snapshot."""
+def prepare(
+    n: int, path: str, aggregates: int, background: int = 0, snapshot_before_end: int = 0
+) -> Result:
+    """Store ``aggregates`` accounts of ``n // aggregates`` deposits, maybe with a snapshot each.
+
+    Interleaved as :func:`benchmarks._ours_journal.history` writes: rounds of one deposit per
+    account (and one on one of ``background`` other accounts in turn), saved together about
+    every 1,000 deposits (the store keeps each aggregate's events together whatever the order).
+    """
     per = n // aggregates
     app = _application(path, snapshots=snapshot_before_end > 0)
     try:
-        for a in range(aggregates):
-            account = Account(f"acc-{a}")
-            for i in range(per):
-                account.deposit(i)
-                if (i + 1) % 1000 == 0:
-                    app.save(account)
-            app.save(account)
-            if snapshot_before_end:
+        accounts = [Account(f"acc-{a}") for a in range(aggregates)]
+        others = [Account(f"bg-{b}") for b in range(background)]
+        app.save(*accounts, *others)
+        rounds_per_save = max(1, 1000 // (aggregates + (1 if background else 0)))
+        for seq in range(1, per + 1):
+            for account in accounts:
+                account.deposit(seq)
+            if others:
+                others[(seq - 1) % len(others)].deposit(seq)
+            if seq % rounds_per_save == 0 or seq == per:
+                app.save(*accounts, *others)
+        if snapshot_before_end:
+            for account in accounts:
                 # version 1 is the Opened event, deposits follow
                 app.take_snapshot(account.id, version=1 + per - snapshot_before_end)
     finally:

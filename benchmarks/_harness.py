@@ -1,7 +1,8 @@
-"""Running cases: every variant on each event loop, in-process or in a fresh subprocess.
+"""Running cases: every variant several times, interleaved, in-process or in fresh processes.
 
-A *case* is a function taking a :class:`Bench`; it calls :meth:`Bench.measure` once per variant
-(a baseline, a peer library, an actorsys variant) and loop. A *variant* is a function
+A *case* is a function taking a :class:`Bench`; it declares its variants with
+:meth:`Bench.variant` (baselines, peer libraries, actorsys variants, each on a loop) and may
+prepare stored data sets first (:meth:`Bench.dataset`, not measured). A *variant* is a function
 ``fn(n, **kwargs) -> {unit: value}``: ``async`` ones run on a fresh event loop of the given kind
 (``asyncio.Runner(loop_factory=...)``), plain ones run as they are and are labelled ``sync`` or
 ``threads``. Variants may be given as ``"module:function"`` strings, imported only when they run:
@@ -9,8 +10,16 @@ a variant whose import fails (actorsys or a peer missing) is reported as ``unava
 and the run goes on. A variant that raises anything else is reported as ``failed`` and makes the
 run exit with status 1.
 
-Ratios are ``value / baseline_value`` for the same unit; a variant is compared with each of its
-baselines, on the same loop when the baseline ran there, otherwise with the baseline's first run.
+Once a case has declared its variants they run ``repeats`` times, interleaved: repetition ``r``
+runs every variant once, starting at the ``r``-th one (a rotation), so no variant (and no
+baseline) always runs first, right after a data set was written, or on a cold cache. Each run
+gets fresh scratch paths (:meth:`Bench.fresh`), removed after it. With ``isolation="all"`` every
+run is its own ``python`` process (what pyperf does with its workers); with ``"memory"`` only
+the variants that measure memory are; with ``"none"`` nothing is.
+
+A figure is reported as the median of its runs, with their minimum and maximum. Ratios are
+``median / baseline median`` for the same unit; a variant is compared with each of its baselines,
+on the same loop when the baseline ran there, otherwise with the baseline's first declaration.
 """
 
 from __future__ import annotations
@@ -22,12 +31,13 @@ import inspect
 import logging
 import re
 import shutil
+import statistics
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import structlog
 import uvloop
@@ -40,6 +50,7 @@ Result = dict[str, float]
 
 VariantFn = Callable[..., Awaitable[Result]] | Callable[..., Result]
 Target = VariantFn | str
+Isolation = Literal["all", "memory", "none"]
 
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop,
@@ -63,28 +74,60 @@ class VariantFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One reported figure, as written to JSON."""
+    """One reported figure, as written to JSON: the median of ``runs`` next to one baseline."""
 
     case: str
     variant: str
     loop: str
     n: int
     value: float | None
+    """The median of the runs' values."""
     unit: str
     baseline: str
     baseline_value: float | None
+    """The baseline's median."""
     ratio: float | None
+    """``value / baseline_value``: a ratio of medians."""
+    min: float | None = None
+    max: float | None = None
+    runs: tuple[float, ...] = ()
+    """Every run's value, in the order the runs were made."""
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Fresh:
+    """A scratch path that every run of a variant gets anew (see :meth:`Bench.fresh`)."""
+
+    name: str
+
+
 @dataclass(slots=True)
-class _Measured:
-    variant: str
-    loop: str
+class Variant:
+    """One declared variant of a case and what its runs measured."""
+
+    name: str
+    target: Target
     n: int
-    values: Result | None
-    note: str
+    loop: str
     baselines: tuple[str, ...]
+    isolated: bool
+    kwargs: dict[str, Any]
+    note: str = ""
+    runs: list[Result] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.loop:<8} {self.name} n={self.n:,}"
+
+    def medians(self) -> dict[str, tuple[float, float, float, tuple[float, ...]]]:
+        """Per unit: median, min, max and every run's value (units every run reported)."""
+        units = [unit for unit in self.runs[0] if all(unit in run for run in self.runs)]
+        out = {}
+        for unit in units:
+            values = tuple(run[unit] for run in self.runs)
+            out[unit] = (statistics.median(values), min(values), max(values), values)
+        return out
 
 
 def resolve(target: Target) -> VariantFn:
@@ -127,9 +170,16 @@ def quiet_logging() -> None:
     )
 
 
+def rotations(count: int, repeats: int) -> Iterator[list[int]]:
+    """The order of each repetition: ``0..count-1`` rotated to start at the repetition's number."""
+    for repeat in range(repeats):
+        start = repeat % count if count else 0
+        yield [*range(start, count), *range(start)]
+
+
 @dataclass
 class Bench:
-    """What a case function gets: sizes, scratch space, and :meth:`measure`."""
+    """What a case function gets: sizes, scratch space, data sets and :meth:`variant`."""
 
     case: str
     quick: bool
@@ -137,9 +187,11 @@ class Bench:
     scratch: Path
     timeout: float
     progress: Progress
+    repeats: int = 5
+    isolation: Isolation = "none"
     shared: Path | None = None
     failures: int = 0
-    _measured: list[_Measured] = field(default_factory=list)
+    variants: list[Variant] = field(default_factory=list)
     _paths: int = 0
     _datasets: dict[str, str | None] = field(default_factory=dict)
 
@@ -147,10 +199,9 @@ class Bench:
         """``full`` in a full run, ``quick`` with ``--quick``."""
         return quick if self.quick else full
 
-    def path(self, name: str) -> Path:
-        """A fresh, not yet existing path in this case's scratch directory."""
-        self._paths += 1
-        return self.scratch / f"{self._paths:03d}-{name}"
+    def fresh(self, name: str) -> Fresh:
+        """A scratch path (file or directory) that each run of a variant gets new, and loses."""
+        return Fresh(name)
 
     def dataset(
         self, name: str, target: Target, *, n: int, **kwargs: Any
@@ -181,110 +232,162 @@ class Bench:
             done("ready")
             return None
 
-    def measure(
+    def variant(
         self,
-        variant: str,
+        name: str,
         target: Target,
         *,
         n: int,
         loop: str,
         baselines: Sequence[str] = (),
-        isolated: bool = False,
+        memory: bool = False,
         skip: str | None = None,
         **kwargs: Any,
-    ) -> Result | None:
-        """Run one variant and keep its figures for the report.
+    ) -> None:
+        """Declare one variant; it runs :attr:`repeats` times once the case function returned.
 
-        ``loop`` is a key of :data:`LOOPS` for ``async`` variants, a label (``sync``, ``threads``)
-        otherwise. ``isolated`` runs it in a fresh subprocess (for memory figures), with
-        ``kwargs`` passed as JSON. ``skip`` records the variant as not run, with that reason.
+        ``loop`` is a key of :data:`LOOPS` for ``async`` variants, a label (``sync``,
+        ``threads``) otherwise. ``memory`` marks variants that measure memory: they run in a
+        fresh process unless isolation is ``"none"`` (``kwargs`` then go as JSON). ``skip``
+        records the variant as not run, with that reason. :class:`Fresh` values in ``kwargs``
+        become a new path for every run.
         """
-        values: Result | None = None
-        note = ""
-        with self.progress.step(f"{self.case:<30} {loop:<8} {variant} n={n:,}") as done:
-            if skip is not None:
-                note = skip
+        isolated = self.isolation == "all" or (memory and self.isolation == "memory")
+        variant = Variant(name, target, n, loop, tuple(baselines), isolated, kwargs)
+        if skip is not None:
+            variant.note = skip
+        self.variants.append(variant)
+
+    def run(self) -> None:
+        """Run the declared variants :attr:`repeats` times each, interleaved (see the module)."""
+        runnable = [variant for variant in self.variants if not variant.note]
+        for repeat, order in enumerate(rotations(len(runnable), self.repeats), 1):
+            for index in order:
+                variant = runnable[index]
+                if variant.note:  # failed or unavailable in an earlier repetition
+                    continue
+                self._run_once(variant, repeat)
+
+    def _run_once(self, variant: Variant, repeat: int) -> None:
+        label = f"{self.case:<30} {variant.label} [{repeat}/{self.repeats}]"
+        with self.progress.step(label) as done:
+            kwargs, made = self._materialize(variant.kwargs)
+            try:
+                if variant.isolated:
+                    values = self._run_child(variant.target, variant.loop, variant.n, kwargs)
+                else:
+                    gc.collect()
+                    values = invoke(variant.target, variant.loop, variant.n, kwargs, self.timeout)
+            except (ImportError, Unavailable) as exc:
+                variant.note = f"unavailable: {reason(exc)}"
+                done(variant.note)
+            except Exception as exc:
+                self._fail(exc)
+                variant.note = f"failed: {type(exc).__name__}: {reason(exc)}"
+                done(variant.note)
             else:
-                try:
-                    if isolated:
-                        values = self._run_child(target, loop, n, kwargs)
-                    else:
-                        gc.collect()
-                        values = invoke(target, loop, n, kwargs, self.timeout)
-                except (ImportError, Unavailable) as exc:
-                    note = f"unavailable: {reason(exc)}"
-                except Exception as exc:
-                    self._fail(exc)
-                    note = f"failed: {type(exc).__name__}: {reason(exc)}"
-            done(describe(values) if values is not None else note)
-        self._measured.append(_Measured(variant, loop, n, values, note, tuple(baselines)))
-        return values
+                variant.runs.append(values)
+                done(describe(values))
+            finally:
+                for path in made:
+                    _remove(path)
+
+    def _materialize(self, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], list[Path]]:
+        out: dict[str, Any] = {}
+        made: list[Path] = []
+        for key, value in kwargs.items():
+            if isinstance(value, Fresh):
+                self._paths += 1
+                path = self.scratch / f"{self._paths:04d}-{value.name}"
+                made.append(path)
+                out[key] = str(path)
+            else:
+                out[key] = value
+        return out, made
 
     def records(self) -> list[Record]:
-        """Every figure measured so far, each next to each of its baselines."""
+        """Every figure measured, each next to each of its baselines."""
         records: list[Record] = []
-        for measured in self._measured:
-            if measured.values is None:
+        for variant in self.variants:
+            if variant.note or not variant.runs:
                 records.append(
                     Record(
                         self.case,
-                        measured.variant,
-                        measured.loop,
-                        measured.n,
+                        variant.name,
+                        variant.loop,
+                        variant.n,
                         None,
                         "",
                         "",
                         None,
                         None,
-                        measured.note,
+                        note=variant.note or "not run",
                     )
                 )
                 continue
-            for unit, value in measured.values.items():
-                if not measured.baselines:
+            for unit, (median, low, high, values) in variant.medians().items():
+                if not variant.baselines:
                     records.append(
                         Record(
                             self.case,
-                            measured.variant,
-                            measured.loop,
-                            measured.n,
-                            value,
+                            variant.name,
+                            variant.loop,
+                            variant.n,
+                            median,
                             unit,
-                            measured.variant,
-                            value,
+                            variant.name,
+                            median,
                             1.0,
+                            low,
+                            high,
+                            values,
                         )
                     )
-                for name in measured.baselines:
-                    records.append(self._compare(measured, unit, value, name))
+                for name in variant.baselines:
+                    records.append(self._compare(variant, unit, median, low, high, values, name))
         return records
 
-    def _compare(self, measured: _Measured, unit: str, value: float, name: str) -> Record:
-        reference = self._find(name, measured.loop)
+    def _compare(
+        self,
+        variant: Variant,
+        unit: str,
+        median: float,
+        low: float,
+        high: float,
+        values: tuple[float, ...],
+        name: str,
+    ) -> Record:
+        reference = self._find(name, variant.loop)
         label = name
-        if reference is not None and reference.loop != measured.loop:
+        if reference is not None and reference.loop != variant.loop:
             label = f"{name} @{reference.loop}"
-        base = None if reference is None or reference.values is None else reference.values.get(unit)
-        ratio = value / base if base else None
-        note = "" if base else "baseline not measured"
+        base = None
+        if reference is not None and reference.runs and not reference.note:
+            stats = reference.medians().get(unit)
+            base = None if stats is None else stats[0]
+        ratio = median / base if base else None
+        note = "baseline not measured" if base is None else "" if base else "baseline is 0"
         return Record(
             self.case,
-            measured.variant,
-            measured.loop,
-            measured.n,
-            value,
+            variant.name,
+            variant.loop,
+            variant.n,
+            median,
             unit,
             label,
             base,
             ratio,
+            low,
+            high,
+            values,
             note,
         )
 
-    def _find(self, name: str, loop: str) -> _Measured | None:
-        same_name = [m for m in self._measured if m.variant == name]
-        for measured in same_name:
-            if measured.loop == loop:
-                return measured
+    def _find(self, name: str, loop: str) -> Variant | None:
+        same_name = [v for v in self.variants if v.name == name]
+        for variant in same_name:
+            if variant.loop == loop:
+                return variant
         return same_name[0] if same_name else None
 
     def _fail(self, exc: BaseException) -> None:
@@ -300,6 +403,15 @@ class Bench:
             raise VariantFailed(str(answer["failed"]))
         values = cast(Mapping[str, float], answer["values"])
         return {str(unit): float(value) for unit, value in values.items()}
+
+
+def _remove(path: Path) -> None:
+    """Delete a run's scratch path and what SQLite and the snapshot stores put beside it."""
+    for candidate in [path, *path.parent.glob(f"{path.name}*")]:
+        if candidate.is_dir():
+            shutil.rmtree(candidate, ignore_errors=True)
+        else:
+            candidate.unlink(missing_ok=True)
 
 
 CaseFn = Callable[[Bench], None]
@@ -337,6 +449,8 @@ def run_cases(
     loops: tuple[str, ...],
     scratch: Path,
     progress: Progress,
+    repeats: int,
+    isolation: Isolation,
 ) -> RunOutcome:
     """Run ``cases`` in order, each in its own scratch directory (removed afterwards)."""
     records: list[Record] = []
@@ -345,18 +459,33 @@ def run_cases(
     shared = scratch / "shared"
     shared.mkdir(parents=True, exist_ok=True)
     datasets: dict[str, str | None] = {}
-    for case in cases:
+    for number, case in enumerate(cases, 1):
         directory = scratch / case.name
         directory.mkdir(parents=True, exist_ok=True)
         bench = Bench(
-            case.name, quick, loops, directory, timeout, progress, shared, _datasets=datasets
+            case.name,
+            quick,
+            loops,
+            directory,
+            timeout,
+            progress,
+            repeats=repeats,
+            isolation=isolation,
+            shared=shared,
+            _datasets=datasets,
         )
         try:
             case.fn(bench)
+            runnable = sum(1 for variant in bench.variants if not variant.note)
+            progress.write(
+                f"== {case.name} ({number}/{len(cases)}): {runnable} variants x {repeats} runs, "
+                "interleaved\n"
+            )
+            bench.run()
         except Exception as exc:
             bench._fail(exc)
             note = f"failed: {type(exc).__name__}: {reason(exc)}"
-            bench._measured.append(_Measured("(case)", "-", 0, None, note, ()))
+            bench.variants.append(Variant("(case)", "-", 0, "-", (), False, {}, note))
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         records.extend(bench.records())

@@ -16,6 +16,7 @@ from benchmarks._common import (
     recovery_result,
     rss_bytes,
 )
+from benchmarks._counters import Counter, calls, gc_allocations
 from benchmarks._harness import Result
 from benchmarks._ours_journal import open_journal, open_snapshot_store, serializer, snapshot_path
 from persistence import Persistence, PersistentActor, SnapshotOffer
@@ -76,7 +77,7 @@ async def write_one(n: int, kind: str, mode: str, path: str) -> Result:
     return {"events/s": rate(n, elapsed)}
 
 
-async def write_many(n: int, kind: str, mode: str, path: str, actors: int) -> Result:
+async def write_rounds(n: int, kind: str, mode: str, path: str, actors: int) -> Result:
     """``actors`` persistent actors, each told its commands, round-robin (group commit)."""
     per = n // actors
     async with await _system(kind, mode, path) as system:
@@ -90,6 +91,29 @@ async def write_many(n: int, kind: str, mode: str, path: str, actors: int) -> Re
         await countdown.done
         elapsed = clock() - started
     return {"events/s": rate(actors * per, elapsed)}
+
+
+async def _counted(counter: Counter, n: int, kind: str, mode: str, path: str, actors: int) -> int:
+    per = n // actors
+    async with await _system(kind, mode, path) as system:
+        countdown = Countdown(actors * per)
+        refs = [system.spawn(partial(Account, f"acc-{a}", countdown)) for a in range(actors)]
+        await asyncio.gather(*(ref.ask(STATE, timeout=_ASK_TIMEOUT) for ref in refs))
+        with counter() as counted:
+            for amount in range(1, per + 1):
+                for ref in refs:
+                    ref.tell(amount)
+            await countdown.done
+    return counted.value
+
+
+async def hidden_costs(n: int, kind: str, mode: str, path: str, actors: int) -> Result:
+    """GC-tracked allocations and calls per event (see :mod:`benchmarks._counters`) of
+    :func:`write_one` (one actor) or :func:`write_rounds`, each counted in a run of its own."""
+    allocations = await _counted(gc_allocations, n, kind, mode, f"{path}-allocs", actors)
+    called = await _counted(calls, n, kind, mode, f"{path}-calls", actors)
+    events = n // actors * actors
+    return {"GC allocs/event": allocations / events, "calls/event": called / events}
 
 
 async def replay(n: int, kind: str, path: str, actors: int, snapshot_before_end: int = 0) -> Result:

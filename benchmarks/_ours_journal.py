@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from typing import Any
 
+from benchmarks import _raw
 from benchmarks._common import AccountState, Deposited, clock, rate, recovery_result, rss_bytes
-from benchmarks._harness import Result
+from benchmarks._counters import Counter, calls, gc_allocations
+from benchmarks._harness import Result, Unavailable
 from persistence.journal import (
     AtomicWrite,
     FileJournal,
@@ -30,6 +33,7 @@ from persistence.snapshot import (
 
 WRITER = "bench"
 _PREPARE_BATCH = 1000
+"""Atomic writes per ``write()`` while storing a history (one event each)."""
 
 
 def serializer() -> Serializer:
@@ -68,10 +72,10 @@ def record(
     )
 
 
-async def _write(journal: Journal, records: list[PersistentRecord]) -> None:
-    [outcome] = await journal.write([AtomicWrite(records)])
-    if outcome is not None:
-        raise outcome
+async def _write(journal: Journal, writes: list[AtomicWrite]) -> None:
+    for outcome in await journal.write(writes):
+        if outcome is not None:
+            raise outcome
 
 
 async def write_one(n: int, kind: str, mode: str, path: str) -> Result:
@@ -82,54 +86,122 @@ async def write_one(n: int, kind: str, mode: str, path: str) -> Result:
         await journal.highest_sequence_nr("acc-0")  # opens it, outside the timing
         started = clock()
         for seq in range(1, n + 1):
-            await _write(journal, [record(codec, "acc-0", seq, Deposited(seq))])
+            await _write(journal, [AtomicWrite([record(codec, "acc-0", seq, Deposited(seq))])])
         elapsed = clock() - started
     finally:
         await journal.close()
     return {"events/s": rate(n, elapsed)}
 
 
-async def write_many(n: int, kind: str, mode: str, path: str, actors: int) -> Result:
-    """``actors`` concurrent writers, each writing its events one atomic write at a time."""
+def _round(codec: Serializer, seq: int, actors: int) -> list[AtomicWrite]:
+    """One event for each of ``actors`` ids, one atomic write each."""
+    return [AtomicWrite([record(codec, f"acc-{a}", seq, Deposited(seq))]) for a in range(actors)]
+
+
+async def write_rounds(n: int, kind: str, mode: str, path: str, actors: int) -> Result:
+    """Rounds of one event per id, each round one ``write()`` of one atomic write per id.
+
+    That is how the actor layer calls the journal: the persists of one loop turn in one batch.
+    """
     per = n // actors
     codec = serializer()
     journal = open_journal(kind, mode, path)
-
-    async def writer(persistence_id: str) -> None:
-        for seq in range(1, per + 1):
-            await _write(journal, [record(codec, persistence_id, seq, Deposited(seq))])
-
     try:
-        await journal.highest_sequence_nr("acc-0")
+        await journal.highest_sequence_nr("acc-0")  # opens it, outside the timing
         started = clock()
-        async with asyncio.TaskGroup() as group:
-            for a in range(actors):
-                group.create_task(writer(f"acc-{a}"))
+        for seq in range(1, per + 1):
+            for outcome in await journal.write(_round(codec, seq, actors)):
+                if outcome is not None:
+                    raise outcome
         elapsed = clock() - started
     finally:
         await journal.close()
     return {"events/s": rate(actors * per, elapsed)}
 
 
+def write_batch_sync(n: int, mode: str, path: str, actors: int) -> Result:
+    """The SQLite journal's own transaction function called on this thread, one call per round
+    of one event per id: the journal's SQL without its thread hop and group committer."""
+    try:
+        from persistence.journal._sqlite import _write_batch
+    except ImportError as exc:
+        raise Unavailable(f"the SQLite journal's _write_batch is gone: {exc}") from exc
+    per = n // actors
+    codec = serializer()
+    _raw.create_sqlite_journal(path, mode)
+    conn = _raw.open_sqlite(path, mode)
+    try:
+        started = clock()
+        for seq in range(1, per + 1):
+            for outcome in _write_batch(conn, _round(codec, seq, actors)):
+                if outcome is not None:
+                    raise outcome
+        elapsed = clock() - started
+    finally:
+        conn.close()
+    return {"events/s": rate(actors * per, elapsed)}
+
+
+async def _counted(counter: Counter, n: int, kind: str, mode: str, path: str, actors: int) -> int:
+    per = n // actors
+    codec = serializer()
+    journal = open_journal(kind, mode, path)
+    try:
+        await journal.highest_sequence_nr("acc-0")
+        with counter() as counted:
+            for seq in range(1, per + 1):
+                await _write(journal, _round(codec, seq, actors))
+    finally:
+        await journal.close()
+    return counted.value
+
+
+async def hidden_costs(n: int, kind: str, mode: str, path: str, actors: int) -> Result:
+    """GC-tracked allocations and calls per event (see :mod:`benchmarks._counters`) of
+    :func:`write_one` (one actor) or :func:`write_rounds`, each counted in a run of its own."""
+    allocations = await _counted(gc_allocations, n, kind, mode, f"{path}-allocs", actors)
+    called = await _counted(calls, n, kind, mode, f"{path}-calls", actors)
+    events = n // actors * actors
+    return {"GC allocs/event": allocations / events, "calls/event": called / events}
+
+
+def history(actors: int, per: int, background: int) -> Iterator[tuple[str, int]]:
+    """The ``(persistence_id, sequence_nr)`` of a stored history, in the order it is written.
+
+    Interleaved, as running actors write: rounds of one event for each of ``acc-0`` ...
+    ``acc-{actors - 1}``, each round followed by one event of one of ``background`` other ids
+    (``bg-0``, ``bg-1``, ... in turn) when there are any. The replayed ids are the ``acc-`` ones.
+    """
+    for seq in range(1, per + 1):
+        for a in range(actors):
+            yield f"acc-{a}", seq
+        if background:
+            turn = seq - 1
+            yield f"bg-{turn % background}", turn // background + 1
+
+
 async def prepare(
-    n: int, kind: str, path: str, actors: int, snapshot_before_end: int = 0
+    n: int,
+    kind: str,
+    path: str,
+    actors: int,
+    background: int = 0,
+    snapshot_before_end: int = 0,
 ) -> Result:
-    """Store ``n // actors`` events for each of ``actors`` ids, maybe with a snapshot each."""
+    """Store ``n // actors`` events for each of ``actors`` ids, interleaved (see
+    :func:`history`), and maybe a snapshot of each ``acc-`` id."""
     per = n // actors
     codec = serializer()
     journal = open_journal(kind, "normal" if kind == "sqlite" else "never", path)
     try:
-        for a in range(actors):
-            persistence_id = f"acc-{a}"
-            for start in range(1, per + 1, _PREPARE_BATCH):
-                stop = min(start + _PREPARE_BATCH, per + 1)
-                await _write(
-                    journal,
-                    [
-                        record(codec, persistence_id, seq, Deposited(seq))
-                        for seq in range(start, stop)
-                    ],
-                )
+        batch: list[AtomicWrite] = []
+        for persistence_id, seq in history(actors, per, background):
+            batch.append(AtomicWrite([record(codec, persistence_id, seq, Deposited(seq))]))
+            if len(batch) == _PREPARE_BATCH:
+                await _write(journal, batch)
+                batch = []
+        if batch:
+            await _write(journal, batch)
     finally:
         await journal.close()
     if snapshot_before_end:

@@ -1,4 +1,4 @@
-"""Reporting: the machine the run was on, the table, the JSON file and RESULTS.md."""
+"""Reporting: the machine the run was on, the table, the targets, the JSON file and RESULTS.md."""
 
 from __future__ import annotations
 
@@ -20,13 +20,18 @@ import psutil  # type: ignore[import-untyped, unused-ignore]
 
 from benchmarks._harness import Case, Record
 from benchmarks._progress import format_value
+from benchmarks._targets import evaluate, format_targets
 
-_COLUMNS = ("case", "loop", "variant", "n", "value", "unit", "ratio", "baseline")
+_COLUMNS = ("case", "loop", "variant", "n", "median", "min - max", "unit", "ratio", "baseline")
+_RIGHT = {3, 4, 5, 7}
 _READING = (
-    "ratio = value / baseline value, measured in the same run. For rates (…/s) higher is "
-    "better; for times (us/…) and memory (B/…, MiB) lower is better. A row whose baseline is "
-    "itself is a reference (ratio 1). `sync` rows run without an event loop, `threads` rows "
-    "on OS threads; `@loop` names the loop a baseline ran on when it is not the row's own."
+    "Every variant ran {repeats} times, interleaved with its baselines (each repetition starts "
+    "at another variant); median = the median of its runs, min - max their spread. ratio = "
+    "median / the baseline's median, both from this run. For rates (…/s) higher is better; for "
+    "times (us/…, ms), memory (B/…, MiB) and counts (…/event) lower is better. A row whose "
+    "baseline is itself is a reference (ratio 1). `sync` rows run without an event loop, "
+    "`threads` rows on OS threads; `@loop` names the loop a baseline ran on when it is not the "
+    "row's own."
 )
 
 
@@ -80,32 +85,59 @@ def _version(name: str) -> str:
         return "not installed"
 
 
-def _git_commit() -> str:
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _git(*args: str) -> str | None:
     try:
         completed = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-            cwd=Path(__file__).resolve().parent,
+            ["git", *args], capture_output=True, text=True, check=True, timeout=10, cwd=_ROOT
         )
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return completed.stdout.strip()
+        return None
+    return completed.stdout
+
+
+def _git_commit() -> str:
+    commit = _git("rev-parse", "--short", "HEAD")
+    return commit.strip() if commit else "unknown"
+
+
+def uncommitted_changes(ignore: Path | None = None) -> list[str]:
+    """The tracked files of the repository that differ from its commit (``ignore`` aside)."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    if not status:
+        return []
+    ignored = None
+    if ignore is not None and ignore.resolve().is_relative_to(_ROOT):
+        ignored = ignore.resolve().relative_to(_ROOT).as_posix()
+    changed = [line[3:].split(" -> ")[-1] for line in status.splitlines() if line.strip()]
+    return [path for path in changed if path != ignored]
 
 
 def _row(record: Record) -> tuple[str, ...]:
     if record.value is None:
-        return (record.case, record.loop, record.variant, f"{record.n:,}", "-", "", "", record.note)
+        return (
+            record.case,
+            record.loop,
+            record.variant,
+            f"{record.n:,}",
+            "-",
+            "",
+            "",
+            "",
+            record.note,
+        )
     ratio = "-" if record.ratio is None else f"{record.ratio:.2f}"
     baseline = record.baseline if not record.note else f"{record.baseline} ({record.note})"
+    spread = f"{format_value(record.min)} - {format_value(record.max)}"
     return (
         record.case,
         record.loop,
         record.variant,
         f"{record.n:,}",
         format_value(record.value),
+        spread,
         record.unit,
         ratio,
         baseline,
@@ -118,11 +150,10 @@ def format_table(records: Sequence[Record]) -> str:
     widths = [
         max([len(column)] + [len(row[i]) for row in rows]) for i, column in enumerate(_COLUMNS)
     ]
-    right = {3, 4, 6}
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
-            cell.rjust(width) if i in right else cell.ljust(width)
+            cell.rjust(width) if i in _RIGHT else cell.ljust(width)
             for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
@@ -137,41 +168,74 @@ def format_table(records: Sequence[Record]) -> str:
 
 
 def run_info(
-    machine: dict[str, Any], *, quick: bool, loops: Sequence[str], command: str
+    machine: dict[str, Any],
+    *,
+    quick: bool,
+    loops: Sequence[str],
+    command: str,
+    repeats: int,
+    isolation: str,
+    uncommitted: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The header stored with the records."""
     return {
         "command": command,
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "quick": quick,
+        "repeats": repeats,
+        "isolation": isolation,
         "loops": [machine["loops"][loop] for loop in loops],
+        "uncommitted_changes": list(uncommitted),
         "machine": machine,
     }
 
 
 def write_json(path: Path, info: dict[str, Any], records: Sequence[Record]) -> None:
-    """``{"run": info, "records": [...]}`` with one object per record."""
-    document = {"run": info, "records": [asdict(record) for record in records]}
+    """``{"run": info, "records": [...], "targets": [...]}``, one object per record/target."""
+    document = {
+        "run": info,
+        "records": [asdict(record) for record in records],
+        "targets": [
+            {"figure": s.target.figure, "target": s.target.goal, "now": s.now, "status": s.status}
+            for s in evaluate(records)
+        ],
+    }
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+_ISOLATION = {
+    "all": "every run in a fresh process",
+    "memory": "memory figures in a fresh process, the rest in the parent",
+    "none": "every run in one process",
+}
 
 
 def write_results(
     path: Path, info: dict[str, Any], cases: Sequence[Case], records: Sequence[Record]
 ) -> None:
-    """RESULTS.md: how the run was made, on what, and one table per case."""
+    """RESULTS.md: how the run was made, on what, the targets, and one table per case."""
     machine = info["machine"]
+    commit = machine["commit"]
+    if info["uncommitted_changes"]:
+        commit += " with uncommitted changes to " + ", ".join(
+            f"`{name}`" for name in info["uncommitted_changes"]
+        )
     lines = [
         "# Benchmark results",
         "",
-        "Regenerate from the repository root, with the `bench` extra installed:",
+        "Generated by this command, run from the repository root with the `bench` extra "
+        "installed (`make bench ARGS=...` runs `python -m benchmarks all ...`); it refuses to "
+        "write this file from a working tree with uncommitted changes, so the commit below is "
+        "what was measured:",
         "",
         f"    {info['command']}",
         "",
         "| | |",
         "|---|---|",
         f"| date (UTC) | {info['started']} |",
-        f"| commit | {machine['commit']} |",
-        f"| mode | {'quick' if info['quick'] else 'full'} |",
+        f"| commit | {commit} |",
+        f"| mode | {'quick' if info['quick'] else 'full'}, {info['repeats']} runs per variant, "
+        f"{_ISOLATION[info['isolation']]} |",
         f"| CPU | {machine['cpu']} |",
         f"| cores | {machine['cores_logical']} logical, {machine['cores_physical']} physical |",
         f"| memory | {machine['memory_gib']} GiB |",
@@ -182,12 +246,16 @@ def write_results(
         f"| scratch filesystem | {machine['scratch_filesystem']} |",
         "| peers | " + ", ".join(f"{k} {v}" for k, v in machine["packages"].items()) + " |",
         "",
-        _READING,
+        _READING.format(repeats=info["repeats"]),
+        "",
+        "## Targets",
+        "",
+        "Computed from the records below (see `benchmarks/_targets.py` for which rows each "
+        "target reads); a target is met when it is met on every loop.",
+        "",
+        format_targets(evaluate(records)),
         "",
     ]
-    targets = Path(__file__).with_name("TARGETS.md")
-    if targets.exists():
-        lines += [targets.read_text(encoding="utf-8").rstrip(), ""]
     for case in cases:
         rows = [_row(record) for record in records if record.case == case.name]
         if not rows:
@@ -196,7 +264,7 @@ def write_results(
         lines.append("| " + " | ".join(_COLUMNS[1:]) + " |")
         lines.append(
             "|"
-            + "|".join("---:" if i in {2, 3, 5} else "---" for i in range(len(_COLUMNS) - 1))
+            + "|".join("---:" if i + 1 in _RIGHT else "---" for i in range(len(_COLUMNS) - 1))
             + "|"
         )
         lines += [
