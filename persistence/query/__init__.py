@@ -36,16 +36,23 @@ from persistence.query._offset_store import (
     OffsetStoreError,
     SqliteOffsetStore,
 )
-from persistence.query._projection import Handler, Projection
+from persistence.query._projection import (
+    Handler,
+    HandlerRecovery,
+    Projection,
+    ProjectionStoppedError,
+)
 from persistence.query._queries import EventQueries
 
 __all__ = [
     "EventEnvelope",
     "EventQueries",
     "Handler",
+    "HandlerRecovery",
     "InMemoryOffsetStore",
     "OffsetStore",
     "OffsetStoreError",
     "Projection",
+    "ProjectionStoppedError",
     "SqliteOffsetStore",
 ]
