@@ -20,12 +20,10 @@ from persistence.serialization import Serializer
 
 T = TypeVar("T")
 
-Group = tuple[int, list[EventEnvelope]]
-"""The envelopes decoded from one stored event, with that event's offset."""
-
 Progress = tuple[int, list[EventEnvelope] | None]
-"""A :data:`Group`, or ``(ordering, None)``: every matching event up to that ordering was
-yielded (what a projection's ``caught_up`` waits for)."""
+"""``(offset, envelopes)``: the envelopes decoded from one stored event (none if upcasters
+dropped it) and that event's offset; or ``(ordering, None)``: every matching event up to that
+ordering was yielded (what a projection's ``caught_up`` waits for)."""
 
 PagesAfter = Callable[[int], AsyncIterator[list[TaggedRecord]]]
 
