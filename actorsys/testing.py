@@ -366,7 +366,8 @@ class LogExpectation:
         self._processors.insert(0, self)
 
     def _uninstall(self) -> None:
-        self._processors.remove(self)
+        if self in self._processors:  # a capture_logs block ended inside ours may have reset it
+            self._processors.remove(self)
 
     def _check(self) -> None:
         count = len(self.matched)
