@@ -223,7 +223,8 @@ class TestJournal:
         if passed:
             stored = await self.inner.write([writes[index] for index in passed])
             for index, result in zip(passed, stored, strict=True):
-                results[index] = failed_after_storing.get(index, result)
+                # stored: a write failed "after storing" still says it failed
+                results[index] = result or failed_after_storing.get(index)
         return results
 
     async def replay(
