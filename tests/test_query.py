@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 import persistence.query
 from persistence import JournalClosedError, PersistenceConfigError
-from persistence.journal import (
-    MAX_SEQUENCE_NR,
-    AtomicWrite,
-    FileJournal,
-    Journal,
-    PersistentRecord,
-    ReadJournal,
-)
+from persistence.journal import Journal, PersistentRecord, ReadJournal
 from persistence.journal._memory import InMemoryJournal
 from persistence.journal._sqlite import SqliteJournal
 from persistence.query import (
@@ -30,152 +23,30 @@ from persistence.query import (
     OffsetStore,
     OffsetStoreError,
     Projection,
+    ProjectionStoppedError,
     SqliteOffsetStore,
 )
 from persistence.serialization import Serializer
+from tests import _query_support as support
+from tests._query_support import (
+    POLL,
+    Collector,
+    Deposited,
+    JournalOnly,
+    Recorder,
+    Withdrawn,
+    collect,
+    envelope,
+    only_this_task_runs,
+    record,
+    serializer,
+    wait_until,
+    write,
+)
 
-T = TypeVar("T")
-
-POLL = 0.01
-BASE_TIMESTAMP = 1_700_000_000_000
-
-serializer = Serializer()
-
-
-@serializer.type("Deposited")
-@dataclass(frozen=True)
-class Deposited:
-    account: str
-    amount: int
-
-
-@serializer.type("Withdrawn")
-@dataclass(frozen=True)
-class Withdrawn:
-    account: str
-    amount: int
-
-
-def record(pid: str, seq: int, *tags: str, event: object = None) -> PersistentRecord:
-    """A stored Deposited(pid, seq * 10) unless another event is given."""
-    manifest, payload = serializer.encode(Deposited(pid, seq * 10) if event is None else event)
-    return PersistentRecord(pid, seq, manifest, payload, "writer-1", BASE_TIMESTAMP + seq, tags)
-
-
-def envelope(offset: int, pid: str, seq: int, *tags: str) -> EventEnvelope:
-    return EventEnvelope(offset, pid, seq, Deposited(pid, seq * 10), BASE_TIMESTAMP + seq, tags)
-
-
-async def write(journal: Journal, *records: PersistentRecord) -> None:
-    """Store ``records`` (one id, consecutive numbers) as one atomic write."""
-    assert await journal.write([AtomicWrite(list(records))]) == [None]
-
-
-async def collect(iterator: AsyncIterator[T]) -> list[T]:
-    return [item async for item in iterator]
-
-
-async def wait_until(predicate: Callable[[], bool]) -> None:
-    """Yield to the loop until ``predicate`` holds (a guard against hangs, not a timing check)."""
-    async with asyncio.timeout(10):
-        while not predicate():  # noqa: ASYNC110 - polls state that no event signals
-            await asyncio.sleep(0.002)
-
-
-class Collector:
-    """Consumes a live query in a task of its own, closing it when stopped."""
-
-    def __init__(self, iterator: AsyncGenerator[Any, None]) -> None:
-        self.items: list[Any] = []
-        self.task = asyncio.get_running_loop().create_task(self._consume(iterator))
-
-    async def _consume(self, iterator: AsyncGenerator[Any, None]) -> None:
-        async with aclosing(iterator):
-            async for item in iterator:
-                self.items.append(item)
-
-    async def wait_for(self, count: int) -> list[Any]:
-        await wait_until(lambda: len(self.items) >= count or self.task.done())
-        if self.task.done():
-            self.task.result()  # surface the query's error
-        return self.items
-
-    async def cancel(self) -> None:
-        self.task.cancel()
-        await asyncio.wait([self.task])
-        assert self.task.cancelled()
-
-
-def only_this_task_runs() -> bool:
-    return asyncio.all_tasks() == {asyncio.current_task()}
-
-
-# -- journals ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["memory", "sqlite", "file"])
-async def open_journal(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Callable[[], Any]]:
-    """Opens the parametrized journal (again, on the same files); closes all of them after."""
-    opened: list[Any] = []
-
-    def open_() -> Any:
-        kind = request.param
-        journal: Any
-        if kind == "memory":
-            journal = InMemoryJournal()
-        elif kind == "sqlite":
-            journal = SqliteJournal(tmp_path / "journal.db", page_size=2)  # many pages
-        else:
-            journal = FileJournal(tmp_path / "journal")
-        opened.append(journal)
-        return journal
-
-    yield open_
-    for journal in opened:
-        await journal.close()
-
-
-@pytest.fixture
-def journal(open_journal: Callable[[], Any]) -> Any:
-    return open_journal()
-
-
-@pytest.fixture
-def queries(journal: Any) -> EventQueries:
-    return EventQueries(journal, serializer, poll_interval=POLL)
-
-
-class JournalOnly:
-    """A journal without the read side: only the Journal protocol of an in-memory journal."""
-
-    def __init__(self) -> None:
-        self._journal = InMemoryJournal()
-
-    def __repr__(self) -> str:
-        return "<JournalOnly>"
-
-    async def write(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
-        return await self._journal.write(writes)
-
-    def replay(
-        self,
-        persistence_id: str,
-        from_sequence_nr: int = 1,
-        to_sequence_nr: int = MAX_SEQUENCE_NR,
-        max_count: int = MAX_SEQUENCE_NR,
-    ) -> AsyncIterator[list[PersistentRecord]]:
-        return self._journal.replay(persistence_id, from_sequence_nr, to_sequence_nr, max_count)
-
-    async def highest_sequence_nr(self, persistence_id: str) -> int:
-        return await self._journal.highest_sequence_nr(persistence_id)
-
-    async def delete_to(self, persistence_id: str, to_sequence_nr: int) -> None:
-        await self._journal.delete_to(persistence_id, to_sequence_nr)
-
-    async def close(self) -> None:
-        await self._journal.close()
+open_journal = support.open_journal
+journal = support.journal
+queries = support.queries
 
 
 # -- the public face ---------------------------------------------------------------------------
@@ -186,10 +57,12 @@ def test_the_package_exports_exactly_its_public_names_sorted() -> None:
         "EventEnvelope",
         "EventQueries",
         "Handler",
+        "HandlerRecovery",
         "InMemoryOffsetStore",
         "OffsetStore",
         "OffsetStoreError",
         "Projection",
+        "ProjectionStoppedError",
         "SqliteOffsetStore",
     ]
 
@@ -500,26 +373,34 @@ async def test_persistence_ids_yields_new_ids_as_they_appear(
 # -- journals without the read side ------------------------------------------------------------
 
 
-async def test_tag_and_id_queries_need_a_journal_with_the_read_side() -> None:
+async def test_tag_all_events_and_id_queries_need_a_journal_with_the_read_side() -> None:
     journal = JournalOnly()
     assert isinstance(journal, Journal)
     assert not isinstance(journal, ReadJournal)
     queries = EventQueries(journal, serializer)
     message = (
-        "^cannot {}: the journal <JournalOnly> does not support tag and persistence-id queries "
-        r"\(it does not implement ReadJournal: persistence_ids, events_by_tag, "
-        r"highest_ordering\); use a journal that does, such as the in-memory, SQLite or file "
-        "journal$"
+        "^cannot {}: the journal <JournalOnly> does not support tag, all-events and "
+        r"persistence-id queries \(it does not implement ReadJournal: persistence_ids, "
+        r"events_by_tag, highest_ordering, all_events\); use a journal that does, such as the "
+        "in-memory, SQLite or file journal$"
     )
 
     with pytest.raises(PersistenceConfigError, match=message.format("query events by tag")):
         queries.events_by_tag("t")
     with pytest.raises(PersistenceConfigError, match=message.format("query events by tag")):
         queries.current_events_by_tag("t")
+    with pytest.raises(PersistenceConfigError, match=message.format("query all events")):
+        queries.all_events()
+    with pytest.raises(PersistenceConfigError, match=message.format("query all events")):
+        queries.current_all_events()
     with pytest.raises(PersistenceConfigError, match=message.format("list persistence ids")):
         queries.persistence_ids()
     with pytest.raises(PersistenceConfigError, match=message.format("list persistence ids")):
         queries.current_persistence_ids()
+    projection = Projection("p", queries, None, Recorder(), InMemoryOffsetStore())
+    with pytest.raises(PersistenceConfigError, match=message.format("query all events")):
+        await projection.start()
+    assert not projection.is_running
 
     await write(journal, record("a", 1))
     found = await collect(queries.current_events_by_persistence_id("a"))
@@ -593,26 +474,6 @@ async def test_an_unclosed_sqlite_offset_store_warns(tmp_path: Path) -> None:
 # -- projections -------------------------------------------------------------------------------
 
 
-class Recorder:
-    """A projection handler recording what it handled; optionally async or failing once."""
-
-    def __init__(self, fail_on: int | None = None) -> None:
-        self.handled: list[EventEnvelope] = []
-        self.fail_on = fail_on
-
-    def __call__(self, envelope: EventEnvelope) -> None:
-        if envelope.offset == self.fail_on:
-            raise RuntimeError(f"cannot handle offset {envelope.offset}")
-        self.handled.append(envelope)
-
-    @property
-    def offsets(self) -> list[int]:
-        return [e.offset for e in self.handled]
-
-    async def wait_for(self, count: int) -> None:
-        await wait_until(lambda: len(self.handled) >= count)
-
-
 async def test_a_projection_handles_tagged_events_and_saves_each_offset(
     journal: Any, queries: EventQueries
 ) -> None:
@@ -622,10 +483,10 @@ async def test_a_projection_handles_tagged_events_and_saves_each_offset(
     projection = Projection("balances", queries, "t", handler, store)
 
     async with projection:
-        await handler.wait_for(1)
+        await projection.caught_up()
         assert await store.load("balances") == 1
         await write(journal, record("b", 1, "t"))
-        await handler.wait_for(2)
+        await projection.caught_up()
         assert await store.load("balances") == 3
         assert projection.is_running
 
@@ -643,8 +504,8 @@ async def test_a_restarted_projection_resumes_after_the_offset_in_a_reopened_sql
         await write(journal, record("a", seq, "t"))
     store = SqliteOffsetStore(tmp_path / "offsets.db")
     first = Recorder()
-    async with Projection("p", queries, "t", first, store):
-        await first.wait_for(3)
+    async with Projection("p", queries, "t", first, store) as projection:
+        await projection.caught_up()
     await store.close()
     await write(journal, record("a", 4, "t"), record("a", 5, "t"))
 
@@ -652,7 +513,7 @@ async def test_a_restarted_projection_resumes_after_the_offset_in_a_reopened_sql
     second = Recorder()
     try:
         async with Projection("p", queries, "t", second, reopened) as projection:
-            await second.wait_for(2)
+            await projection.caught_up()
             assert projection.offset == 5
     finally:
         await reopened.close()
@@ -672,8 +533,8 @@ async def test_a_projection_over_the_sqlite_journal_file_resumes_after_reopening
         await write(journal, record("a", 1, "t"), record("a", 2, "t"))
         async with Projection(
             "p", EventQueries(journal, serializer, poll_interval=POLL), "t", first, store
-        ):
-            await first.wait_for(2)
+        ) as projection:
+            await projection.caught_up()
         await write(journal, record("a", 3, "t"))
     finally:
         await store.close()
@@ -684,8 +545,8 @@ async def test_a_projection_over_the_sqlite_journal_file_resumes_after_reopening
     second = Recorder()
     try:
         queries = EventQueries(journal, serializer, poll_interval=POLL)
-        async with Projection("p", queries, "t", second, store):
-            await second.wait_for(1)
+        async with Projection("p", queries, "t", second, store) as projection:
+            await projection.caught_up()
     finally:
         await store.close()
         await journal.close()
@@ -704,7 +565,7 @@ async def test_a_projection_saves_every_n_events_and_on_stop(
     projection = Projection("p", queries, "t", handler, store, save_every=2)
 
     await projection.start()
-    await handler.wait_for(3)
+    await projection.caught_up()
     assert await store.load("p") == 2  # a crash now would handle event 3 again
     await projection.stop()
 
@@ -721,14 +582,16 @@ async def test_a_failing_handler_ends_the_projection_and_stop_raises_its_error(
     projection = Projection("p", queries, "t", failing, store, save_every=10)
 
     await projection.start()
-    await wait_until(lambda: not projection.is_running)
+    with pytest.raises(ProjectionStoppedError) as stopped:
+        await projection.caught_up()
+    assert isinstance(stopped.value.__cause__, RuntimeError)
     with pytest.raises(RuntimeError, match=r"^cannot handle offset 4$"):
         await projection.stop()
     assert await store.load("p") == 3
 
     again = Recorder()
-    async with Projection("p", queries, "t", again, store):
-        await again.wait_for(2)
+    async with Projection("p", queries, "t", again, store) as projection:
+        await projection.caught_up()
 
     assert failing.offsets == [1, 2, 3]
     assert again.offsets == [4, 5]
@@ -770,14 +633,15 @@ async def test_a_projection_commits_a_split_event_only_after_all_its_envelopes(
 
     projection = Projection("p", queries, "t", fail_on_deposit, store)
     await projection.start()
-    await wait_until(lambda: not projection.is_running)
+    with pytest.raises(ProjectionStoppedError):
+        await projection.caught_up()
     with pytest.raises(RuntimeError, match=r"^cannot deposit$"):
         await projection.stop()
 
     assert events == [Withdrawn("a", 5)]
     assert await store.load("p") == 0  # the event is handled again, both halves
-    async with Projection("p", queries, "t", again, store):
-        await again.wait_for(2)
+    async with Projection("p", queries, "t", again, store) as projection:
+        await projection.caught_up()
     assert [e.event for e in again.handled] == [Withdrawn("a", 5), Deposited("b", 5)]
     assert await store.load("p") == 1
 
@@ -823,10 +687,14 @@ async def test_a_projection_ends_quietly_when_its_journal_is_closed(
     await write(journal, record("a", 1, "t"))
     projection = Projection("p", queries, "t", handler, store, save_every=5)
     await projection.start()
-    await handler.wait_for(1)
+    await projection.caught_up()
 
     await journal.close()
     await wait_until(lambda: not projection.is_running)
+    with pytest.raises(
+        ProjectionStoppedError, match=r"^projection 'p' stopped before catching up \(offset 1\)$"
+    ):
+        await projection.caught_up()
     await projection.stop()
 
     assert await store.load("p") == 1
@@ -844,13 +712,13 @@ async def test_a_projection_can_be_restarted_but_not_started_twice(
         RuntimeError, match=r"^projection 'p' is already started; stop\(\) it first$"
     ):
         await projection.start()
-    await handler.wait_for(1)
+    await projection.caught_up()
     await projection.stop()
     await projection.stop()  # stopping a stopped projection does nothing
 
     await write(journal, record("a", 2, "t"))
     await projection.start()
-    await handler.wait_for(2)
+    await projection.caught_up()
     await projection.stop()
 
     assert handler.offsets == [1, 2]
@@ -875,7 +743,7 @@ async def test_an_async_handler_is_awaited_before_the_next_event(
         order.append(f"end {envelope.offset}")
 
     await write(journal, record("a", 1, "t"), record("a", 2, "t"))
-    async with Projection("p", queries, "t", handler, InMemoryOffsetStore()):
-        await wait_until(lambda: len(order) == 4)
+    async with Projection("p", queries, "t", handler, InMemoryOffsetStore()) as projection:
+        await projection.caught_up()
 
     assert order == ["start 1", "end 1", "start 2", "end 2"]

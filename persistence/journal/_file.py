@@ -1055,3 +1055,138 @@ class FileJournal:
                 yield page
                 if self._closed:
                     raise self._closed_error("query events by tag")
+
+    # -- all events (the read side's notification log) -----------------------------------
+
+    def _all_events_index(self) -> _AllEventsIndex:
+        index: _AllEventsIndex | None = vars(self).get("_all_events")
+        if index is None:
+            index = self._all_events = _AllEventsIndex()
+        return index
+
+    async def _all_events_entries(self) -> array[int]:
+        """``(last ordering, position, size)`` of every events record written so far, scanning
+        only what was appended since the last call (everything, on the first call)."""
+        index = self._all_events_index()
+        async with index.lock:
+            async with self._write_lock:  # no write is then between appending and indexing
+                end = (self._segment_number, self._segment_bytes)
+            if (index.segment, index.offset) < end:
+                found = await asyncio.to_thread(
+                    self._scan_events_records, index.segment, index.offset, *end
+                )
+                index.entries.extend(found)
+                index.segment, index.offset = end
+        return index.entries
+
+    def _scan_events_records(
+        self, segment: int, offset: int, end_segment: int, end_offset: int
+    ) -> array[int]:
+        """The events records from ``(segment, offset)`` up to ``(end_segment, end_offset)``
+        (runs on a worker thread; the bytes before the end are whole, checksummed records)."""
+        found = array("q")
+        while (segment, offset) < (end_segment, end_offset):
+            path = self._segment_path(segment)
+            end = end_offset if segment == end_segment else os.path.getsize(path)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                data = os.pread(fd, end - offset, offset)
+            finally:
+                os.close(fd)
+            if len(data) != end - offset:
+                raise JournalCorruptedError(path, offset + len(data), "the file ends early")
+            position = 0
+            while position < len(data):
+                length, body_crc = _LENGTH_AND_BODY_CRC.unpack_from(data, position)
+                (header_crc,) = _U32.unpack_from(data, position + 8)
+                start = position + RECORD_HEADER_SIZE
+                body = data[start : start + length]
+                if (
+                    _crc32(data[position : position + 8]) != header_crc
+                    or len(body) != length
+                    or _crc32(body) != body_crc
+                ):
+                    raise JournalCorruptedError(
+                        path, offset + position, "record checksum mismatch on read"
+                    )
+                value = _unpackb(body, use_list=False)
+                if value[0] == KIND_EVENTS:
+                    found.extend(
+                        (
+                            value[1] + len(value[3]) - 1,
+                            (segment << _OFFSET_BITS) | (offset + position),
+                            RECORD_HEADER_SIZE + length,
+                        )
+                    )
+                position = start + length
+            if segment == end_segment:
+                break
+            segment, offset = segment + 1, SEGMENT_HEADER_SIZE
+        return found
+
+    async def all_events(
+        self, after_ordering: int = 0, max_count: int = MAX_SEQUENCE_NR
+    ) -> AsyncIterator[list[TaggedRecord]]:
+        """Yield every stored event with ``ordering > after_ordering``, in pages.
+
+        The first call scans the segments once for where each record is (the open scan keeps
+        only per-id and per-tag positions); later calls scan only what was appended since.
+        """
+        await self._ensure_open("query all events")
+        remaining = max_count
+        after = after_ordering
+        while remaining > 0:
+            entries = await self._all_events_entries()
+            if self._closed:
+                raise self._closed_error("query all events")
+            low, high = 0, len(entries) // 3
+            while low < high:  # the first record whose last ordering is > after
+                mid = (low + high) >> 1
+                if entries[mid * 3] <= after:
+                    low = mid + 1
+                else:
+                    high = mid
+            chunk = entries[low * 3 : (low + _PAGE_SIZE) * 3]
+            if not chunk:
+                return
+            runs = await self._read_records(chunk[1::3], chunk[2::3])
+            page: list[TaggedRecord] = []
+            record = 0
+            for buffer, count in runs:
+                position = 0
+                for _ in range(count):
+                    length, body_crc = _LENGTH_AND_BODY_CRC.unpack_from(buffer, position)
+                    start = position + RECORD_HEADER_SIZE
+                    body = buffer[start : start + length]
+                    file_position = chunk[record * 3 + 1]
+                    if _crc32(body) != body_crc or len(body) != length:
+                        raise self._corrupted_on_read(file_position)
+                    _, first_ordering, persistence_id, events = _unpackb(body, use_list=False)
+                    index = self._ids[persistence_id]
+                    for ordering, event in enumerate(events, first_ordering):
+                        if ordering > after and index.is_live(event[0], file_position):
+                            stored = _new_tuple(PersistentRecord, (persistence_id, *event))
+                            page.append(TaggedRecord(ordering, stored))
+                    position = start + length
+                    record += 1
+            after = chunk[-3]
+            if len(page) > remaining:
+                del page[remaining:]
+            if page:
+                remaining -= len(page)
+                yield page
+                if self._closed:
+                    raise self._closed_error("query all events")
+
+
+class _AllEventsIndex:
+    """Where :meth:`FileJournal.all_events` finds each events record: built on the first query,
+    extended by later ones up to the end of what was written."""
+
+    __slots__ = ("entries", "lock", "offset", "segment")
+
+    def __init__(self) -> None:
+        self.entries = array("q")  # (last ordering, position, size) per events record
+        self.segment = 1
+        self.offset = SEGMENT_HEADER_SIZE
+        self.lock = asyncio.Lock()

@@ -179,3 +179,31 @@ class InMemoryJournal:
         """The ordering of the newest event ever stored (0 if none)."""
         self._check_open("read the highest ordering")
         return self._ordering
+
+    async def all_events(
+        self, after_ordering: int = 0, max_count: int = MAX_SEQUENCE_NR
+    ) -> AsyncIterator[list[TaggedRecord]]:
+        """Yield every stored event with ``ordering > after_ordering``, in pages."""
+        self._check_open("query all events")
+        remaining = max_count
+        after = after_ordering
+        while remaining > 0:
+            by_ordering = self._by_ordering
+            want = min(remaining, _PAGE_SIZE)
+            # Few deleted events: walk the orderings after the offset; mostly deleted: walk the
+            # live ones (the dict keeps them in ordering order).
+            few_deleted = self._ordering - after <= 4 * len(by_ordering)
+            candidates = range(after + 1, self._ordering + 1) if few_deleted else by_ordering
+            chunk: list[int] = []
+            for ordering in candidates:
+                if ordering > after and ordering in by_ordering:
+                    chunk.append(ordering)
+                    if len(chunk) == want:
+                        break
+            if not chunk:
+                return
+            page = [TaggedRecord(ordering, by_ordering[ordering]) for ordering in chunk]
+            remaining -= len(page)
+            after = chunk[-1]
+            yield page
+            self._check_open("query all events")

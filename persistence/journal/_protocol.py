@@ -35,7 +35,7 @@ them):
 
 Journals that support the read side also implement :class:`ReadJournal`: every stored event gets a
 journal-wide ``ordering`` (strictly increasing in write order, starting at 1), used as the offset of
-``events_by_tag`` (offsets are exclusive: pass the last offset you saw).
+``events_by_tag`` and ``all_events`` (offsets are exclusive: pass the last offset you saw).
 """
 
 from __future__ import annotations
@@ -132,4 +132,11 @@ class ReadJournal(Protocol):
 
     async def highest_ordering(self) -> int:
         """The ordering of the newest stored event (0 if none)."""
+        ...
+
+    def all_events(
+        self, after_ordering: int = 0, max_count: int = MAX_SEQUENCE_NR
+    ) -> AsyncIterator[list[TaggedRecord]]:
+        """Every stored event of every id with ``ordering > after_ordering``, in ordering order,
+        paged (the notification log of the whole journal); deleted events are left out."""
         ...

@@ -461,3 +461,35 @@ class SqliteJournal:
         :class:`~persistence.JournalClosedError` (closing is final). Closing twice is
         harmless."""
         await self._db.close(self._committer.drain)
+
+    # -- all events (the read side's notification log): ordering is the rowid, a range scan
+
+    _ALL_EVENTS_PAGE = (
+        f"SELECT ordering, {_RECORD_COLUMNS} FROM journal WHERE ordering > ?"
+        " ORDER BY ordering LIMIT ?"
+    )
+
+    @staticmethod
+    def _read_all_events_page(
+        conn: sqlite3.Connection, after: int, limit: int
+    ) -> list[TaggedRecord]:
+        rows = conn.execute(SqliteJournal._ALL_EVENTS_PAGE, (after, limit)).fetchall()
+        return [TaggedRecord(row[0], _as_record(row[1:])) for row in rows]
+
+    async def all_events(
+        self, after_ordering: int = 0, max_count: int = MAX_SEQUENCE_NR
+    ) -> AsyncIterator[list[TaggedRecord]]:
+        """Yield every stored event with ``ordering > after_ordering``, in pages."""
+        self._db.check_open("query all events")
+        remaining = max_count
+        after = after_ordering
+        while remaining > 0:
+            limit = min(remaining, self._page_size)
+            page = await self._db.run("query all events", self._read_all_events_page, after, limit)
+            if not page:
+                return
+            remaining -= len(page)
+            after = page[-1].ordering
+            yield page
+            if len(page) < limit:
+                return

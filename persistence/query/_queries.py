@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from typing import Any, TypeVar
 
@@ -13,14 +13,19 @@ from persistence.journal._protocol import (
     Journal,
     PersistentRecord,
     ReadJournal,
+    TaggedRecord,
 )
 from persistence.query._envelope import EventEnvelope
 from persistence.serialization import Serializer
 
 T = TypeVar("T")
 
-Group = tuple[int, list[EventEnvelope]]
-"""The envelopes decoded from one stored event, with that event's offset."""
+Progress = tuple[int, list[EventEnvelope] | None]
+"""``(offset, envelopes)``: the envelopes decoded from one stored event (none if upcasters
+dropped it) and that event's offset; or ``(ordering, None)``: every matching event up to that
+ordering was yielded (what a projection's ``caught_up`` waits for)."""
+
+PagesAfter = Callable[[int], AsyncIterator[list[TaggedRecord]]]
 
 
 @asynccontextmanager
@@ -34,11 +39,14 @@ async def _closing(iterator: AsyncIterator[T]) -> AsyncGenerator[AsyncIterator[T
             await aclose()
 
 
-async def _flatten(groups: AsyncGenerator[Group, None]) -> AsyncGenerator[EventEnvelope, None]:
+async def _flatten(
+    groups: AsyncGenerator[Progress, None],
+) -> AsyncGenerator[EventEnvelope, None]:
     async with aclosing(groups):
         async for _, envelopes in groups:
-            for envelope in envelopes:
-                yield envelope
+            if envelopes is not None:
+                for envelope in envelopes:
+                    yield envelope
 
 
 class EventQueries:
@@ -113,7 +121,7 @@ class EventQueries:
 
     async def _id_groups(
         self, persistence_id: str, low: int, high: int, *, live: bool
-    ) -> AsyncGenerator[Group, None]:
+    ) -> AsyncGenerator[Progress, None]:
         journal = self._journal
         if not live:
             high = min(high, await journal.highest_sequence_nr(persistence_id))
@@ -139,27 +147,55 @@ class EventQueries:
         """The stored events tagged ``tag`` with an ordering above ``offset`` (exclusive: pass the
         last offset you saw), in ordering order, up to the journal's end at the time of the call.
         """
-        return _flatten(self._groups_by_tag(tag, offset, live=False))
+        return _flatten(self._groups(tag, offset, live=False, progress=False))
 
     def events_by_tag(self, tag: str, offset: int = 0) -> AsyncGenerator[EventEnvelope, None]:
         """Like :meth:`current_events_by_tag`, then follows newly stored events with the tag."""
-        return _flatten(self._groups_by_tag(tag, offset, live=True))
+        return _flatten(self._groups(tag, offset, live=True, progress=False))
 
-    def _groups_by_tag(self, tag: str, offset: int, *, live: bool) -> AsyncGenerator[Group, None]:
+    # -- all events ---------------------------------------------------------------------------
+
+    def current_all_events(self, offset: int = 0) -> AsyncGenerator[EventEnvelope, None]:
+        """Every stored event of every persistence id with an ordering above ``offset``
+        (exclusive), in ordering order, up to the journal's end at the time of the call: the
+        journal's notification log."""
+        return _flatten(self._groups(None, offset, live=False, progress=False))
+
+    def all_events(self, offset: int = 0) -> AsyncGenerator[EventEnvelope, None]:
+        """Like :meth:`current_all_events`, then follows newly stored events."""
+        return _flatten(self._groups(None, offset, live=True, progress=False))
+
+    # -- by tag or all, as groups -------------------------------------------------------------
+
+    def _groups(
+        self, tag: str | None, offset: int, *, live: bool, progress: bool
+    ) -> AsyncGenerator[Progress, None]:
         # Per stored event, its ordering and the envelopes decoded from it (none if upcasters
-        # dropped it): a Projection commits an offset only after all of them were handled.
-        journal = self._read_journal("query events by tag")
+        # dropped it): a Projection commits an offset only after all of them were handled. With
+        # ``progress``, each pass over the journal ends with ``(ordering, None)``.
+        if tag is None:
+            journal = self._read_journal("query all events")
+            pages_after: PagesAfter = journal.all_events
+        else:
+            journal = self._read_journal("query events by tag")
+
+            def pages_after(after: int) -> AsyncIterator[list[TaggedRecord]]:
+                return journal.events_by_tag(tag, after)
+
         if offset < 0:
             raise ValueError(f"offset must be 0 or a journal ordering, got {offset}")
-        return self._follow_tag(journal, tag, offset, live)
+        return self._follow(journal, pages_after, offset, live, progress)
 
-    async def _follow_tag(
-        self, journal: ReadJournal, tag: str, after: int, live: bool
-    ) -> AsyncGenerator[Group, None]:
+    async def _follow(
+        self, journal: ReadJournal, pages_after: PagesAfter, after: int, live: bool, progress: bool
+    ) -> AsyncGenerator[Progress, None]:
         bound = MAX_SEQUENCE_NR if live else await journal.highest_ordering()
         while True:
+            # Everything stored up to this ordering is in the pass below (orderings are handed
+            # out in commit order).
+            reached = await journal.highest_ordering() if progress else 0
             found = False
-            pages = journal.events_by_tag(tag, after)
+            pages = pages_after(after)
             async with _closing(pages):
                 async for page in pages:
                     for ordering, record in page:
@@ -170,6 +206,8 @@ class EventQueries:
                         yield ordering, self._decode(ordering, record)
             if not live:
                 return
+            if progress:
+                yield reached, None
             if not found:
                 await asyncio.sleep(self._poll_interval)
 
@@ -211,10 +249,10 @@ class EventQueries:
         journal: Any = self._journal
         if not isinstance(journal, ReadJournal):
             raise PersistenceConfigError(
-                f"cannot {operation}: the journal {journal!r} does not support tag and "
-                "persistence-id queries (it does not implement ReadJournal: persistence_ids, "
-                "events_by_tag, highest_ordering); use a journal that does, such as the "
-                "in-memory, SQLite or file journal"
+                f"cannot {operation}: the journal {journal!r} does not support tag, all-events "
+                "and persistence-id queries (it does not implement ReadJournal: "
+                "persistence_ids, events_by_tag, highest_ordering, all_events); use a journal "
+                "that does, such as the in-memory, SQLite or file journal"
             )
         return journal
 

@@ -54,8 +54,15 @@ def test_every_name_in_all_resolves_on_the_package() -> None:
     assert missing == []
 
 
-def test_actorsys_testing_exports_the_probe_and_the_manual_clock() -> None:
-    assert sorted(actorsys.testing.__all__) == ["ManualClock", "TestProbe", "settle"]
+def test_actorsys_testing_exports_the_probe_the_manual_clock_and_log_checks() -> None:
+    assert sorted(actorsys.testing.__all__) == [
+        "LogExpectation",
+        "ManualClock",
+        "TestProbe",
+        "capture_logs",
+        "expect_logged",
+        "settle",
+    ]
 
 
 def test_every_actorsys_error_derives_from_actor_error() -> None:

@@ -35,7 +35,8 @@ def test_journal_snapshot_and_testing_packages_export_exactly_their_public_names
     ]  # fmt: skip
     assert sorted(persistence.testing.__all__) == [
         "CommandResult", "EventSourcedTestKit", "InMemoryJournal", "InMemorySnapshotStore",
-        "JournalConformance", "SnapshotStoreConformance",
+        "JournalConformance", "SnapshotStoreConformance", "TestJournal", "TestSnapshotStore",
+        "take_snapshot",
     ]  # fmt: skip
     for module in (persistence.journal, persistence.snapshot, persistence.testing):
         assert all(hasattr(module, name) for name in module.__all__)
