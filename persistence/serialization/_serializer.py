@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import msgpack
 
 from persistence._errors import SerializationError, UnknownManifestError
-from persistence.serialization._codecs import Codec, FormError, make_codec
+from persistence.serialization._codecs import Codec, FormError, make_codec, registrable
 from persistence.serialization._diagnose import describe_unencodable, qualified_name
 from persistence.serialization._primitive import to_primitive
 from persistence.serialization._wire import LEAF_DECODERS, LEAF_ENCODERS, OBJECT, object_reference
@@ -22,6 +22,20 @@ _unpackb = msgpack.unpackb
 
 def _where(persistence_id: str | None) -> str:
     return f" (persistence_id={persistence_id!r})" if persistence_id is not None else ""
+
+
+def _not_registered(cls: builtins.type) -> str:
+    if registrable(cls):
+        return (
+            f"cannot encode {qualified_name(cls)}: the type is not registered; register it with "
+            f"serializer.register({cls.__name__}) or decorate it with @event_type()"
+        )
+    return (
+        f"cannot encode {qualified_name(cls)}: an event or snapshot must be an instance of a "
+        "registered class (a dataclass, NamedTuple, enum or class with to_fields()/from_fields()) "
+        f"and {cls.__name__} cannot be registered; store the value in a field of such a class, "
+        'e.g. a frozen dataclass decorated with @event_type("Name")'
+    )
 
 
 class Serializer:
@@ -125,11 +139,7 @@ class Serializer:
         """Return ``(manifest, payload)`` for a registered object, or raise SerializationError."""
         codec = self._by_class.get(builtins.type(obj))
         if codec is None:
-            cls = builtins.type(obj)
-            raise SerializationError(
-                f"cannot encode {qualified_name(cls)}: the type is not registered; register it "
-                f"with serializer.register({cls.__name__}) or decorate it with @event_type()"
-            )
+            raise SerializationError(_not_registered(builtins.type(obj)))
         packers = self._packers
         try:
             packer = packers.pop()
