@@ -167,7 +167,13 @@ def round_trip(obj: Any, serializer: Serializer = SAMPLES) -> Any:
 
 
 def test_the_package_exports_exactly_the_serializer_api() -> None:
-    assert persistence.serialization.__all__ == ["Serializer", "default_serializer", "event_type"]
+    assert persistence.serialization.__all__ == [
+        "MAX_DEPTH",
+        "Serializer",
+        "default_serializer",
+        "event_type",
+    ]
+    assert persistence.serialization.MAX_DEPTH == 100
 
 
 # -- round trips ---------------------------------------------------------------------------------

@@ -9,6 +9,10 @@ Mapping (``json.dumps(result, allow_nan=False)`` always works):
   of it (``"1 day, 0:00:01.500000"``); UUID: its canonical text
 - a nested registered object or enum member: ``{"$type": manifest, "$value": form}``
 - an extension type code this version does not know: ``{"$ext": code, "$data": base64 text}``
+  (msgpack's own Timestamp, code -1, is refused as in decoding: it is never part of a payload)
+
+Decoded as :meth:`Serializer.decode` does, nesting checked (``_nesting.resolve``); a payload
+nested deeper than ``MAX_DEPTH`` is an error.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from typing import Any
 
 import msgpack
 
-from persistence.serialization._wire import LEAF_DECODERS, OBJECT, object_reference
+from persistence.serialization._nesting import Pending, resolve
+from persistence.serialization._wire import CONTAINERS, LEAF_DECODERS
 
 
 class _Tagged:
@@ -36,23 +41,22 @@ class _Tagged:
         self.form = form
 
 
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code in CONTAINERS:
+        return Pending(code, data)
+    decoder = LEAF_DECODERS.get(code)
+    if decoder is None:
+        return msgpack.ExtType(code, data)
+    return decoder(data)
+
+
 def _unpack(data: bytes) -> Any:
     return msgpack.unpackb(data, ext_hook=_ext_hook, strict_map_key=False)
 
 
-def _ext_hook(code: int, data: bytes) -> Any:
-    if code == OBJECT:
-        manifest, form = object_reference(_unpack(data))
-        return _Tagged(manifest, form)
-    decoder = LEAF_DECODERS.get(code)
-    if decoder is None:
-        return msgpack.ExtType(code, data)
-    return decoder(data, _unpack)
-
-
 def to_primitive(payload: bytes) -> Any:
     """Decode ``payload`` to JSON-able values (raises whatever msgpack or a decoder raises)."""
-    return _plain(_unpack(payload))
+    return _plain(resolve(_unpack(payload), _unpack, _Tagged))
 
 
 def _plain(value: Any) -> Any:
