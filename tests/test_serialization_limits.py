@@ -1,6 +1,6 @@
 """Limits of the wire format: nesting depth (the same on encode and decode), payloads nested
-thousands of levels deep (a clean error, never a crashed interpreter), and extension types the
-format does not define."""
+thousands of levels deep (a clean error, never a crashed interpreter), extension types the format
+does not define, and integers of any size (also in ``python -m persistence dump``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from persistence import (
     RecoveryCompleted,
     SerializationError,
 )
+from persistence._cli import main
 from persistence.journal import AtomicWrite, FileJournal, InMemoryJournal, PersistentRecord
 from persistence.serialization import MAX_DEPTH, Serializer
 from tests._hostile_child import nested_objects, nested_tuples
@@ -434,3 +436,41 @@ def test_an_unknown_extension_type_is_refused_on_decode_and_kept_in_dumps() -> N
         "ValueError: unknown extension type code 42"
     )
     assert serializer.to_primitive("Holder", payload) == {"value": {"$ext": 42, "$data": "bmV3"}}
+
+
+# -- integers of any size ------------------------------------------------------------------------
+
+BIG = [2**63, 2**64, -(2**63) - 1, 10**640 - 1, 10**640, -(10**5000), 7**20000]
+
+
+def test_integers_of_any_size_round_trip() -> None:
+    for number in BIG:
+        assert serializer.decode_one(*serializer.encode(Holder(number))) == Holder(number)
+        assert serializer.decode_one(*serializer.encode(Holder({number: [number]}))) == Holder(
+            {number: [number]}
+        )
+
+
+def test_dump_prints_integers_of_any_size_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JSON numbers up to 640 digits (every Python reads and writes those); longer ones as hex
+    text, which converting to decimal would be refused or take quadratic time."""
+    store(tmp_path, "big", *(serializer.encode(Holder(number)) for number in BIG))
+    store(tmp_path, "keyed", serializer.encode(Holder({10**700: Decimal("1.5")})))
+
+    assert main(["dump", f"file:{tmp_path}", "big"]) == 0
+    assert main(["dump", f"file:{tmp_path}", "keyed"]) == 0
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["payload"]["value"] for line in lines[:-1]] == [
+        2**63,
+        2**64,
+        -(2**63) - 1,
+        10**640 - 1,
+        {"$int": hex(10**640)},
+        {"$int": hex(-(10**5000))},
+        {"$int": hex(7**20000)},
+    ]
+    assert [int(line["payload"]["value"]["$int"], 16) for line in lines[4:-1]] == BIG[4:]
+    assert lines[-1]["payload"] == {"value": {json.dumps({"$int": hex(10**700)}): "1.5"}}

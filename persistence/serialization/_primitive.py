@@ -2,7 +2,11 @@
 
 Mapping (``json.dumps(result, allow_nan=False)`` always works):
 
-- nil, bool, int, str: themselves; float: itself, or ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
+- nil, bool, str: themselves; float: itself, or ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
+- int: itself up to 640 decimal digits (``sys.int_info.str_digits_check_threshold``, below which
+  every Python writes and reads int text whatever its ``int_max_str_digits``); a longer int:
+  ``{"$int": hex text}`` (``"-0x1f..."``, exact; converting it to decimal text would be refused
+  or take quadratic time)
 - bin: base64 text; list, tuple, set, frozenset: a list (sets sorted by their JSON text)
 - map: a dict; a key that is not a str becomes its JSON text (``1`` -> ``"1"``)
 - Decimal: its exact text (``"10000.00"``); datetime and date: ISO 8601 text; timedelta: ``str()``
@@ -22,8 +26,9 @@ import datetime as _dt
 import decimal
 import json
 import math
+import sys
 import uuid
-from typing import Any
+from typing import Any, Final
 
 import msgpack
 
@@ -61,8 +66,10 @@ def to_primitive(payload: bytes) -> Any:
 
 def _plain(value: Any) -> Any:
     cls = type(value)
-    if value is None or cls in (bool, int, str):
+    if value is None or cls is bool or cls is str:
         return value
+    if cls is int:
+        return value if -_DECIMAL_INT_LIMIT < value < _DECIMAL_INT_LIMIT else {"$int": hex(value)}
     if cls is float:
         if math.isfinite(value):
             return value
@@ -84,6 +91,9 @@ def _plain(value: Any) -> Any:
     if cls is msgpack.ExtType:
         return {"$ext": value.code, "$data": base64.b64encode(value.data).decode("ascii")}
     raise TypeError(f"unexpected decoded type {cls.__qualname__}")  # pragma: no cover
+
+
+_DECIMAL_INT_LIMIT: Final = 10**sys.int_info.str_digits_check_threshold
 
 
 def _key(key: Any) -> str:
