@@ -238,6 +238,30 @@ def test_msgpacks_own_stack_error_says_what_was_too_deep() -> None:
     assert str(corrupt.value) == TOO_DEEP_TO_DECODE
 
 
+@pytest.mark.parametrize(
+    ("claim", "reason"),
+    [
+        (b"\xdd\xff\xff\xff\xff", "4294967295 exceeds max_array_len(12)"),
+        (b"\xdf\xff\xff\xff\xff", "4294967295 exceeds max_map_len(6)"),
+        (b"\xdb\xff\xff\xff\xff", "Unpack failed: incomplete input"),
+        (b"\xc6\xff\xff\xff\xff", "Unpack failed: incomplete input"),
+        (b"\xc7\x05\x07\xdd\xff\xff\xff\xff", "4294967295 exceeds max_array_len(5)"),
+    ],
+    ids=["array", "map", "str", "bin", "array-in-tuple"],
+)
+def test_a_payload_claiming_billions_of_items_is_corrupt_before_anything_is_allocated(
+    claim: bytes, reason: str
+) -> None:
+    """msgpack bounds every length by the bytes it was given (its max_*_len options default to
+    the buffer's size), also inside a nested tuple's bytes."""
+    with pytest.raises(SerializationError) as corrupt:
+        serializer.decode("Holder", b"\x81\xa5value" + claim, "client-7", 12)
+    assert str(corrupt.value) == (
+        "cannot decode 'Holder' (persistence_id='client-7', sequence_nr=12): corrupt payload: "
+        f"ValueError: {reason}"
+    )
+
+
 def store(directory: Path, persistence_id: str, *payloads: tuple[str, bytes]) -> None:
     """Write ``(manifest, payload)`` events from sequence number 1 on into a FileJournal."""
 
