@@ -277,7 +277,7 @@ class _Engine:
                 fell_back = False
                 for record in page:
                     self.last_sequence_nr = record.sequence_nr
-                    for event in decode(record.manifest, record.payload, pid):
+                    for event in decode(record.manifest, record.payload, pid, record.sequence_nr):
                         receive_recover(event)
                     event = None
                 expected = page[-1].sequence_nr + 1

@@ -167,7 +167,13 @@ def round_trip(obj: Any, serializer: Serializer = SAMPLES) -> Any:
 
 
 def test_the_package_exports_exactly_the_serializer_api() -> None:
-    assert persistence.serialization.__all__ == ["Serializer", "default_serializer", "event_type"]
+    assert persistence.serialization.__all__ == [
+        "MAX_DEPTH",
+        "Serializer",
+        "default_serializer",
+        "event_type",
+    ]
+    assert persistence.serialization.MAX_DEPTH == 100
 
 
 # -- round trips ---------------------------------------------------------------------------------
@@ -650,6 +656,24 @@ def test_encoding_an_unregistered_type_is_an_error_naming_it() -> None:
         "cannot encode tests.test_serialization.Unregistered: the type is not registered; "
         "register it with serializer.register(Unregistered) or decorate it with @event_type()"
     )
+
+
+@pytest.mark.parametrize("value", [5, {"amount": 5}, "deposit", [1, 2]])
+def test_encoding_a_plain_value_says_what_can_be_an_event_and_suggests_nothing_that_fails(
+    value: Any,
+) -> None:
+    name = type(value).__name__
+    with pytest.raises(SerializationError) as caught:
+        SAMPLES.encode(value)
+    assert caught.type is SerializationError
+    assert str(caught.value) == (
+        f"cannot encode builtins.{name}: an event or snapshot must be an instance of a registered "
+        "class (a dataclass, NamedTuple, enum or class with to_fields()/from_fields()) and "
+        f"{name} cannot be registered; store the value in a field of such a class, e.g. a frozen "
+        'dataclass decorated with @event_type("Name")'
+    )
+    with pytest.raises(SerializationError, match=f"cannot register builtins.{name}: only"):
+        samples().register(type(value))  # the fix the message must not suggest
 
 
 @pytest.mark.parametrize(

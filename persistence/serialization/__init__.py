@@ -16,7 +16,8 @@ Register every event, snapshot and nested type, then encode and decode::
 The journal stores the manifest (the registered name, never a Python import path) next to the
 payload; decoding never unpickles or imports anything. Old stored forms are rewritten by upcasters
 (rename, add a field, split, drop). The wire format, a small grammar over msgpack, is documented in
-:mod:`persistence.serialization._wire`.
+:mod:`persistence.serialization._wire`; a stored value nests at most :data:`MAX_DEPTH` (100) levels
+deep (each list, tuple, set, frozenset, dict and registered value in the event is one level).
 
 Errors (from :mod:`persistence`): :class:`~persistence.SerializationError` when a value cannot be
 encoded (naming its type and field path) or a payload cannot be decoded (naming the manifest and
@@ -25,5 +26,6 @@ registered.
 """
 
 from persistence.serialization._serializer import Serializer, default_serializer, event_type
+from persistence.serialization._wire import MAX_DEPTH
 
-__all__ = ["Serializer", "default_serializer", "event_type"]
+__all__ = ["MAX_DEPTH", "Serializer", "default_serializer", "event_type"]

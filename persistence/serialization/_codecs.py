@@ -203,6 +203,16 @@ def has_hooks(cls: type) -> bool:
     return callable(getattr(cls, "to_fields", None)) and callable(getattr(cls, "from_fields", None))
 
 
+def registrable(cls: type) -> bool:
+    """Whether :func:`make_codec` accepts ``cls``."""
+    return (
+        issubclass(cls, enum.Enum)
+        or has_hooks(cls)
+        or dataclasses.is_dataclass(cls)
+        or (issubclass(cls, tuple) and hasattr(cls, "_fields"))
+    )
+
+
 def make_codec(cls: type, manifest: str) -> Codec:
     """The codec for ``cls``, or SerializationError if it cannot be registered."""
     if issubclass(cls, enum.Enum):

@@ -1,6 +1,7 @@
 """Explaining an encode failure: which value, at which field path, has which type.
 
-Only runs after msgpack refused a value, so the encode hot path pays nothing for it.
+Only runs after an encode failed, so the encode hot path pays nothing for it. Looks no deeper than
+``MAX_DEPTH`` levels (its recursion stays bounded; a deeper value is refused for its depth).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from persistence.serialization._codecs import Codec
+from persistence.serialization._wire import MAX_DEPTH
 
 _LEAVES: Final[frozenset[type]] = frozenset(
     {
@@ -54,6 +56,10 @@ class _Walker:
         self._codecs = codecs
         self._active: set[int] = set()  # ids of the containers on the current path
 
+    def _too_deep(self) -> bool:
+        # the object itself is level 1 and has no id here: the path holds its containers
+        return len(self._active) >= MAX_DEPTH - 1
+
     def fields(self, form: Any, path: str) -> str | None:
         """Walk a stored form; the keys of a fields map are field names."""
         if type(form) is not dict:
@@ -80,6 +86,8 @@ class _Walker:
             )
         if id(value) in self._active:
             return f"field {path!r} refers back to an enclosing value (a reference cycle)"
+        if self._too_deep():
+            return None
         try:
             form = codec.to_form(value)
         except Exception as exc:
@@ -93,6 +101,8 @@ class _Walker:
     def _container(self, value: Any, path: str, *, named: bool) -> str | None:
         if id(value) in self._active:
             return f"field {path!r} refers back to an enclosing value (a reference cycle)"
+        if self._too_deep():
+            return None
         self._active.add(id(value))
         try:
             if type(value) is dict:

@@ -9,10 +9,20 @@ from typing import Any, TypeVar
 import msgpack
 
 from persistence._errors import SerializationError, UnknownManifestError
-from persistence.serialization._codecs import Codec, FormError, make_codec
+from persistence.serialization._codecs import Codec, FormError, make_codec, registrable
 from persistence.serialization._diagnose import describe_unencodable, qualified_name
+from persistence.serialization._nesting import (
+    Nested,
+    check_depth,
+    depth_reason,
+    few_openers,
+    is_shallow,
+    resolve,
+    shallow_hook,
+    unpack,
+)
 from persistence.serialization._primitive import to_primitive
-from persistence.serialization._wire import LEAF_DECODERS, LEAF_ENCODERS, OBJECT, object_reference
+from persistence.serialization._wire import LEAF_ENCODERS, MAX_DEPTH, OBJECT
 
 T = TypeVar("T")
 Upcaster = Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]]
@@ -20,8 +30,26 @@ Upcaster = Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]]
 _unpackb = msgpack.unpackb
 
 
-def _where(persistence_id: str | None) -> str:
-    return f" (persistence_id={persistence_id!r})" if persistence_id is not None else ""
+def _where(persistence_id: str | None, sequence_nr: int | None = None) -> str:
+    if persistence_id is None:
+        return "" if sequence_nr is None else f" (sequence_nr={sequence_nr})"
+    if sequence_nr is None:
+        return f" (persistence_id={persistence_id!r})"
+    return f" (persistence_id={persistence_id!r}, sequence_nr={sequence_nr})"
+
+
+def _not_registered(cls: builtins.type) -> str:
+    if registrable(cls):
+        return (
+            f"cannot encode {qualified_name(cls)}: the type is not registered; register it with "
+            f"serializer.register({cls.__name__}) or decorate it with @event_type()"
+        )
+    return (
+        f"cannot encode {qualified_name(cls)}: an event or snapshot must be an instance of a "
+        "registered class (a dataclass, NamedTuple, enum or class with to_fields()/from_fields()) "
+        f"and {cls.__name__} cannot be registered; store the value in a field of such a class, "
+        'e.g. a frozen dataclass decorated with @event_type("Name")'
+    )
 
 
 class Serializer:
@@ -36,10 +64,11 @@ class Serializer:
     """
 
     __slots__ = (
+        "_build",
         "_by_class",
         "_by_manifest",
         "_direct",
-        "_ext_hook",
+        "_hook",
         "_packers",
         "_upcasters",
     )
@@ -50,7 +79,8 @@ class Serializer:
         self._direct: dict[str, Codec] = {}  # registered manifests that have no upcaster
         self._upcasters: dict[str, Upcaster] = {}
         self._packers: list[msgpack.Packer] = []  # idle packers; a Packer is not reentrant
-        self._ext_hook = self._decode_ext  # bound once, not per decode
+        self._build = self._build_object  # bound once, not per decode
+        self._hook = shallow_hook(self._build)  # for the shallow path of decoding
 
     # -- registration ---------------------------------------------------------------------------
 
@@ -125,18 +155,17 @@ class Serializer:
         """Return ``(manifest, payload)`` for a registered object, or raise SerializationError."""
         codec = self._by_class.get(builtins.type(obj))
         if codec is None:
-            cls = builtins.type(obj)
-            raise SerializationError(
-                f"cannot encode {qualified_name(cls)}: the type is not registered; register it "
-                f"with serializer.register({cls.__name__}) or decorate it with @event_type()"
-            )
+            raise SerializationError(_not_registered(builtins.type(obj)))
         packers = self._packers
         try:
             packer = packers.pop()
         except IndexError:
             packer = self._new_packer()
         try:
-            payload: bytes = packer.pack(codec.to_form(obj))
+            form = codec.to_form(obj)
+            payload: bytes = packer.pack(form)
+            if len(payload) >= MAX_DEPTH and not few_openers(payload):  # see _nesting
+                check_depth(form, self._by_class)
         except Exception as exc:  # the packer may hold a partial buffer: it is dropped
             raise self._encode_error(obj, codec, exc) from exc
         packers.append(packer)
@@ -172,11 +201,14 @@ class Serializer:
 
     def _encode_error(self, obj: object, codec: Codec, exc: Exception) -> SerializationError:
         try:
-            problem = describe_unencodable(codec.to_form(obj), self._by_class)
+            form = codec.to_form(obj)
+            problem = describe_unencodable(form, self._by_class)
+            if problem is None:  # e.g. msgpack's RecursionError: say if it was too deep
+                check_depth(form, self._by_class)
         except Exception as again:
-            problem = f"{builtins.type(again).__name__}: {again}"
+            problem = _reason(again)
         if problem is None:
-            problem = f"{builtins.type(exc).__name__}: {exc}"
+            problem = _reason(exc)
         return SerializationError(
             f"cannot encode {qualified_name(builtins.type(obj))} as {codec.manifest!r}: {problem}"
         )
@@ -184,47 +216,69 @@ class Serializer:
     # -- decoding -------------------------------------------------------------------------------
 
     def decode(
-        self, manifest: str, payload: bytes, persistence_id: str | None = None
+        self,
+        manifest: str,
+        payload: bytes,
+        persistence_id: str | None = None,
+        sequence_nr: int | None = None,
     ) -> list[object]:
         """Decode a stored event: usually one object, zero or several when upcasters drop or split.
 
         Raises UnknownManifestError for a name with no registered type or upcaster, and
-        SerializationError for a payload that is corrupt or does not fit the type.
+        SerializationError for a payload that is corrupt or does not fit the type; its message
+        names the manifest and the ``persistence_id`` and ``sequence_nr`` given. Never crashes the
+        interpreter, however deep or hostile the payload.
         """
         codec = self._direct.get(manifest)
         if codec is None:
-            return self._decode_upcast(manifest, payload, persistence_id)
+            return self._decode_upcast(manifest, payload, persistence_id, sequence_nr)
         try:
-            form = _unpackb(payload, ext_hook=self._ext_hook, strict_map_key=False)
+            if (len(payload) < MAX_DEPTH and 0xFF not in payload) or is_shallow(payload):
+                try:  # _unpack_payload, inlined: the replay hot path (see _nesting)
+                    form = _unpackb(payload, ext_hook=self._hook, strict_map_key=False)
+                except Nested:
+                    form = self._unpack_form(payload)
+            else:
+                form = self._unpack_form(payload)
         except Exception as exc:
-            raise self._unpack_error(manifest, persistence_id, exc) from exc
+            raise self._unpack_error(manifest, persistence_id, sequence_nr, exc) from exc
         try:
             return [codec.from_form(form)]
         except Exception as exc:
-            raise self._unfit_error(manifest, persistence_id, exc) from exc
+            raise self._unfit_error(manifest, persistence_id, sequence_nr, exc) from exc
 
     def decode_one(
-        self, manifest: str, payload: bytes, persistence_id: str | None = None
+        self,
+        manifest: str,
+        payload: bytes,
+        persistence_id: str | None = None,
+        sequence_nr: int | None = None,
     ) -> object:
         """Like :meth:`decode` for exactly one object (SerializationError if upcasters yield more
         or fewer)."""
         codec = self._direct.get(manifest)
         if codec is None:
-            objects = self._decode_upcast(manifest, payload, persistence_id)
+            objects = self._decode_upcast(manifest, payload, persistence_id, sequence_nr)
             if len(objects) != 1:
                 raise SerializationError(
-                    f"cannot decode {manifest!r}{_where(persistence_id)} as one object: its "
-                    f"upcasters turned it into {len(objects)}; use decode()"
+                    f"cannot decode {manifest!r}{_where(persistence_id, sequence_nr)} as one "
+                    f"object: its upcasters turned it into {len(objects)}; use decode()"
                 )
             return objects[0]
         try:
-            form = _unpackb(payload, ext_hook=self._ext_hook, strict_map_key=False)
+            if (len(payload) < MAX_DEPTH and 0xFF not in payload) or is_shallow(payload):
+                try:  # _unpack_payload, inlined as in decode()
+                    form = _unpackb(payload, ext_hook=self._hook, strict_map_key=False)
+                except Nested:
+                    form = self._unpack_form(payload)
+            else:
+                form = self._unpack_form(payload)
         except Exception as exc:
-            raise self._unpack_error(manifest, persistence_id, exc) from exc
+            raise self._unpack_error(manifest, persistence_id, sequence_nr, exc) from exc
         try:
             return codec.from_form(form)
         except Exception as exc:
-            raise self._unfit_error(manifest, persistence_id, exc) from exc
+            raise self._unfit_error(manifest, persistence_id, sequence_nr, exc) from exc
 
     def to_primitive(self, manifest: str, payload: bytes) -> Any:
         """Decode to JSON-able plain values without the registered classes (for journal dumps).
@@ -235,29 +289,34 @@ class Serializer:
         try:
             return to_primitive(payload)
         except Exception as exc:
-            raise self._unpack_error(manifest, None, exc) from exc
+            raise self._unpack_error(manifest, None, None, exc) from exc
 
-    def _unpack(self, data: bytes) -> Any:
-        return _unpackb(data, ext_hook=self._ext_hook, strict_map_key=False)
-
-    def _decode_ext(self, code: int, data: bytes) -> Any:
-        if code == OBJECT:
-            manifest, form = object_reference(self._unpack(data))
-            codec = self._direct.get(manifest)
-            if codec is None:
-                manifest, form = self._upcast_nested(manifest, form)
-                codec = self._by_manifest[manifest]
+    def _unpack_payload(self, payload: bytes) -> Any:
+        """The stored form in ``payload``, nested values built (inlined in decode, decode_one)."""
+        if (len(payload) < MAX_DEPTH and 0xFF not in payload) or is_shallow(payload):
             try:
-                return codec.from_form(form)
-            except Exception as exc:
-                raise SerializationError(f"nested {manifest!r}: {_reason(exc)}") from exc
-        decoder = LEAF_DECODERS.get(code)
-        if decoder is None:
-            raise ValueError(f"unknown extension type code {code}")
-        return decoder(data, self._unpack)
+                return _unpackb(payload, ext_hook=self._hook, strict_map_key=False)
+            except Nested:
+                pass
+        return self._unpack_form(payload)
+
+    def _unpack_form(self, payload: bytes) -> Any:
+        """The stored form in ``payload``, nested values built, any payload (see _nesting)."""
+        return resolve(unpack(payload), unpack, self._build)
+
+    def _build_object(self, manifest: str, form: Any) -> Any:
+        """A nested registered value (``_nesting.BuildObject``), its nested values built."""
+        codec = self._direct.get(manifest)
+        if codec is None:
+            manifest, form = self._upcast_nested(manifest, form)
+            codec = self._by_manifest[manifest]
+        try:
+            return codec.from_form(form)
+        except Exception as exc:
+            raise SerializationError(f"nested {manifest!r}: {_reason(exc)}") from exc
 
     def _upcast_nested(self, manifest: str, form: Any) -> tuple[str, Any]:
-        pairs = self._upcast(manifest, form, None, ())
+        pairs = self._upcast(manifest, form, "", ())
         if len(pairs) != 1:
             raise SerializationError(
                 f"upcasters turned nested {manifest!r} into {len(pairs)} values; a nested value "
@@ -268,27 +327,28 @@ class Serializer:
         return pairs[0]
 
     def _decode_upcast(
-        self, manifest: str, payload: bytes, persistence_id: str | None
+        self, manifest: str, payload: bytes, persistence_id: str | None, sequence_nr: int | None
     ) -> list[object]:
         if manifest not in self._upcasters and manifest not in self._by_manifest:
             raise UnknownManifestError(manifest, persistence_id)
         try:
-            form = self._unpack(payload)
+            form = self._unpack_payload(payload)
         except Exception as exc:
-            raise self._unpack_error(manifest, persistence_id, exc) from exc
+            raise self._unpack_error(manifest, persistence_id, sequence_nr, exc) from exc
         objects: list[object] = []
-        for current, fields in self._upcast(manifest, form, persistence_id, ()):
+        where = _where(persistence_id, sequence_nr)
+        for current, fields in self._upcast(manifest, form, where, ()):
             codec = self._by_manifest.get(current)
             if codec is None:
                 raise UnknownManifestError(current, persistence_id)
             try:
                 objects.append(codec.from_form(fields))
             except Exception as exc:
-                raise self._unfit_error(current, persistence_id, exc) from exc
+                raise self._unfit_error(current, persistence_id, sequence_nr, exc) from exc
         return objects
 
     def _upcast(
-        self, manifest: str, form: Any, persistence_id: str | None, chain: tuple[str, ...]
+        self, manifest: str, form: Any, where: str, chain: tuple[str, ...]
     ) -> list[tuple[str, Any]]:
         upcaster = self._upcasters.get(manifest)
         if upcaster is None:
@@ -297,7 +357,7 @@ class Serializer:
             produced = upcaster(form)
         except Exception as exc:
             raise SerializationError(
-                f"upcaster for {manifest!r} failed{_where(persistence_id)}: {_reason(exc)}"
+                f"upcaster for {manifest!r} failed{where}: {_reason(exc)}"
             ) from exc
         if not isinstance(produced, list | tuple) or not all(
             isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
@@ -317,34 +377,35 @@ class Serializer:
                     f"upcasters form a cycle: {' -> '.join((*chain, current))}"
                 )
             else:
-                result.extend(self._upcast(current, fields, persistence_id, chain))
+                result.extend(self._upcast(current, fields, where, chain))
         return result
 
     @staticmethod
     def _unpack_error(
-        manifest: str, persistence_id: str | None, exc: Exception
+        manifest: str, persistence_id: str | None, sequence_nr: int | None, exc: Exception
     ) -> SerializationError:
         if isinstance(exc, UnknownManifestError):
             return UnknownManifestError(exc.manifest, persistence_id)
+        where = _where(persistence_id, sequence_nr)
         if isinstance(exc, SerializationError):
-            return SerializationError(f"cannot decode {manifest!r}{_where(persistence_id)}: {exc}")
+            return SerializationError(f"cannot decode {manifest!r}{where}: {exc}")
         return SerializationError(
-            f"cannot decode {manifest!r}{_where(persistence_id)}: corrupt payload: {_reason(exc)}"
+            f"cannot decode {manifest!r}{where}: corrupt payload: {_reason(exc)}"
         )
 
     @staticmethod
     def _unfit_error(
-        manifest: str, persistence_id: str | None, exc: Exception
+        manifest: str, persistence_id: str | None, sequence_nr: int | None, exc: Exception
     ) -> SerializationError:
         return SerializationError(
-            f"cannot decode {manifest!r}{_where(persistence_id)}: {_reason(exc)}"
+            f"cannot decode {manifest!r}{_where(persistence_id, sequence_nr)}: {_reason(exc)}"
         )
 
 
 def _reason(exc: Exception) -> str:
     if isinstance(exc, FormError | SerializationError):
         return str(exc)
-    return f"{builtins.type(exc).__name__}: {exc}"
+    return depth_reason(exc) or f"{builtins.type(exc).__name__}: {exc}"
 
 
 default_serializer = Serializer()

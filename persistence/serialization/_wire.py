@@ -29,7 +29,18 @@ msgpack extension value with type code ``N``)::
     set        = ext 8  msgpack(array{ value })
     frozenset  = ext 9  msgpack(array{ value })
     bigint     = ext 10 two's complement, big-endian, n.bit_length() // 8 + 1 bytes; ints outside
-                                                   the msgpack int range
+                                                   the msgpack int range, of any size
+
+No other extension type code is valid, msgpack's own Timestamp (code -1) included.
+
+Nesting: a payload nests at most ``MAX_DEPTH`` (100) levels deep. The stored object is level 1 and
+its ``fields`` map is part of that level; every array, map and ext 1, 7, 8, 9 value inside it is
+one level deeper than the value holding it, and the array inside an ext 1, 7, 8 or 9 value is part
+of that value's level, as is the ``fields`` map of a nested object. In Python terms: the event or
+snapshot is level 1 and each list, tuple, set, frozenset, dict and registered value (object or enum
+member) in it adds a level; leaves (numbers, strings, Decimal, datetime...) add none. Encoding a
+deeper value is an error (the event is rejected, never stored); a deeper payload is corrupt.
+Decoding never takes C stack per level, however deep or hostile the payload (see ``_nesting``).
 
 Schema evolution: a field missing from a stored ``fields`` map takes its default (an error if it
 has none); a stored key that is no longer a constructor field is an error, never silently dropped
@@ -52,7 +63,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
+import msgpack
 from msgpack import ExtType
+
+MAX_DEPTH: Final = 100
+"""How deep a stored value may nest (see the module docstring); encode and decode both check it."""
 
 OBJECT: Final = 1
 DECIMAL: Final = 2
@@ -65,8 +80,16 @@ SET: Final = 8
 FROZENSET: Final = 9
 BIGINT: Final = 10
 
+CONTAINERS: Final[dict[int, str]] = {
+    OBJECT: "nested object",
+    TUPLE: "tuple",
+    SET: "set",
+    FROZENSET: "frozenset",
+}
+"""The extension types holding other values, by code: decoded by ``_nesting.resolve``."""
+
 Pack = Callable[[Any], bytes]
-Unpack = Callable[[bytes], Any]
+
 
 def _encode_decimal(value: decimal.Decimal, pack: Pack) -> ExtType:
     return ExtType(DECIMAL, str(value).encode("ascii"))
@@ -123,7 +146,12 @@ def _ascii(data: bytes) -> str:
     return data.decode("ascii")
 
 
-def _decode_decimal(data: bytes, unpack: Unpack) -> decimal.Decimal:
+def _unpack_plain(data: bytes) -> Any:
+    # no extension hook: a leaf never holds extension values, so this never nests
+    return msgpack.unpackb(data)
+
+
+def _decode_decimal(data: bytes) -> decimal.Decimal:
     text = _ascii(data)
     value = decimal.Decimal(text)  # exact whatever the context precision
     if value.is_nan() and "nan" not in text.lower():
@@ -132,7 +160,7 @@ def _decode_decimal(data: bytes, unpack: Unpack) -> decimal.Decimal:
     return value
 
 
-def _decode_datetime(data: bytes, unpack: Unpack) -> _dt.datetime:
+def _decode_datetime(data: bytes) -> _dt.datetime:
     text = _ascii(data)
     if len(text) > 25 and (text[-9] in "+-" or text[-16] in "+-"):
         return _with_seconds_offset(text)
@@ -152,68 +180,57 @@ def _with_seconds_offset(text: str) -> _dt.datetime:
     return wall.replace(tzinfo=_dt.timezone(-offset if text[cut] == "-" else offset))
 
 
-def _decode_date(data: bytes, unpack: Unpack) -> _dt.date:
+def _decode_date(data: bytes) -> _dt.date:
     return _dt.date.fromisoformat(_ascii(data))
 
 
-def _decode_timedelta(data: bytes, unpack: Unpack) -> _dt.timedelta:
-    days, seconds, microseconds = _int_triple(unpack(data))
+def _decode_timedelta(data: bytes) -> _dt.timedelta:
+    days, seconds, microseconds = _int_triple(_unpack_plain(data))
     return _dt.timedelta(days=days, seconds=seconds, microseconds=microseconds)
 
 
 def _int_triple(value: Any) -> tuple[int, int, int]:
     if type(value) is not list or len(value) != 3 or any(type(x) is not int for x in value):
         raise ValueError(
-            f"timedelta must be stored as [days, seconds, microseconds], got {value!r}"
+            f"timedelta must be stored as [days, seconds, microseconds], got {brief(value)}"
         )
     return value[0], value[1], value[2]
 
 
-def _decode_uuid(data: bytes, unpack: Unpack) -> uuid.UUID:
+def _decode_uuid(data: bytes) -> uuid.UUID:
     return uuid.UUID(bytes=data)
 
 
-def _unpack_array(data: bytes, unpack: Unpack, what: str) -> list[Any]:
-    items = unpack(data)
-    if type(items) is not list:
-        raise ValueError(f"{what} must be stored as an array, got {type(items).__name__}")
-    return items
-
-
-def _decode_tuple(data: bytes, unpack: Unpack) -> tuple[Any, ...]:
-    return tuple(_unpack_array(data, unpack, "tuple"))
-
-
-def _decode_set(data: bytes, unpack: Unpack) -> set[Any]:
-    return set(_unpack_array(data, unpack, "set"))
-
-
-def _decode_frozenset(data: bytes, unpack: Unpack) -> frozenset[Any]:
-    return frozenset(_unpack_array(data, unpack, "frozenset"))
-
-
-def _decode_bigint(data: bytes, unpack: Unpack) -> int:
+def _decode_bigint(data: bytes) -> int:
     if not data:
         raise ValueError("empty big integer")
     return int.from_bytes(data, "big", signed=True)
 
 
-LEAF_DECODERS: Final[dict[int, Callable[[bytes, Unpack], Any]]] = {
+LEAF_DECODERS: Final[dict[int, Callable[[bytes], Any]]] = {
     DECIMAL: _decode_decimal,
     DATETIME: _decode_datetime,
     DATE: _decode_date,
     TIMEDELTA: _decode_timedelta,
     UUID: _decode_uuid,
-    TUPLE: _decode_tuple,
-    SET: _decode_set,
-    FROZENSET: _decode_frozenset,
     BIGINT: _decode_bigint,
 }
-"""Decoders of the built-in extension types, by type code (``OBJECT`` is the serializer's)."""
+"""Decoders of the extension types that hold no other values, by type code."""
 
 
 def object_reference(value: Any) -> tuple[str, Any]:
     """Check the ``[manifest, form]`` array of a nested object."""
     if type(value) is not list or len(value) != 2 or type(value[0]) is not str:
-        raise ValueError(f"a nested object must be stored as [manifest, form], got {value!r:.80}")
+        raise ValueError(f"a nested object must be stored as [manifest, form], got {brief(value)}")
     return value[0], value[1]
+
+
+def brief(value: Any) -> str:
+    """A short description of a decoded value for error messages (never a deep or huge ``repr``:
+    the values here are leaves, or lists and maps whose items are not shown)."""
+    kind = type(value)
+    if kind is list or kind is dict:
+        return f"{'an array' if kind is list else 'a map'} of {len(value)}"
+    if kind is int and value.bit_length() > 64:
+        return f"an int of {value.bit_length()} bits"
+    return repr(value)[:60]
