@@ -770,7 +770,10 @@ async def test_a_read_only_journal_refuses_writes_and_deletions(tmp_path: Path) 
         await journal.delete_to("a", 1)
     assert [r.sequence_nr for r in await replayed(journal, "a")] == [1, 2]
     await journal.close()
-    with pytest.raises(JournalClosedError, match=r"^cannot write: .* is closed$"):
+    with pytest.raises(
+        JournalClosedError,
+        match=r"^cannot write: .* is closed; create a new instance to use it again$",
+    ):
         await journal.write([single("a", 3)])
     assert directory_state(tmp_path) == before
 

@@ -81,7 +81,10 @@ async def test_all_events_streams_more_events_than_a_page(journal: Any) -> None:
 async def test_all_events_on_a_closed_journal_raises_journal_closed_error(journal: Any) -> None:
     await write(journal, record("a", 1))
     await journal.close()
-    with pytest.raises(JournalClosedError, match=r"^cannot query all events: .*is closed$"):
+    with pytest.raises(
+        JournalClosedError,
+        match=r"^cannot query all events: .*is closed; create a new instance to use it again$",
+    ):
         await stored(journal)
 
 

@@ -35,7 +35,8 @@ async def test_an_actor_whose_recovery_failed_tells_askers_the_journals_error(
         await holder.close()
     expected = (
         "actor /user/account has stopped: JournalError: the file journal at "
-        f"{str(tmp_path)!r} is in use by another process (or by another FileJournal of this one)"
+        f"{str(tmp_path)!r} is in use by another process (or by another FileJournal of this "
+        "one); close that one first, or open this one with read_only=True to only read"
     )
     for caught in (early, late):
         assert str(caught.value) == expected
