@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from actorsys import ActorRef, ActorSystem, Extension
-from persistence._errors import PersistenceConfigError, PersistenceError
+from persistence._errors import PersistenceConfigError, PersistenceIdInUseError
 from persistence._logging import get_logger
 from persistence.journal._protocol import AtomicWrite, Journal
 from persistence.serialization import Serializer, default_serializer
@@ -105,10 +105,7 @@ class Persistence(Extension):
         """Register ``ref`` as the one live writer of ``persistence_id``."""
         holder = self._writers.get(persistence_id)
         if holder is not None and holder is not ref and holder.is_alive:
-            raise PersistenceError(
-                f"persistence_id={persistence_id!r} already has a live writer ({holder.path}); "
-                "stop it before starting another actor with the same id"
-            )
+            raise PersistenceIdInUseError(persistence_id, holder.path)
         self._writers[persistence_id] = ref
 
     def release(self, persistence_id: str, ref: ActorRef) -> None:

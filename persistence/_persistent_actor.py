@@ -30,6 +30,7 @@ from actorsys import Actor, ActorContext
 from actorsys._ref import _PromiseRef
 from persistence._completion import Completion
 from persistence._errors import (
+    DeleteEventsOutOfRangeError,
     EventRejectedError,
     JournalError,
     PersistenceConfigError,
@@ -37,6 +38,7 @@ from persistence._errors import (
     PersistenceStateError,
     RecoveryError,
     SerializationError,
+    StashOverflowError,
 )
 from persistence._extension import Persistence, WriteOutcome
 from persistence._logging import get_logger
@@ -572,11 +574,7 @@ class _Engine:
             return
         if len(self.stash) >= actor.stash_capacity:
             if actor.stash_overflow == "fail":
-                raise PersistenceError(
-                    f"internal stash of persistence_id={self.persistence_id!r} is full "
-                    f"({actor.stash_capacity} commands waiting for persist handlers); raise "
-                    "stash_capacity or send fewer commands at once"
-                )
+                raise StashOverflowError(self.persistence_id, actor.stash_capacity)
             current = self.context._current
             self.context.system._dead_letter(current[0], current[1], self.context.ref)
             return
@@ -640,9 +638,8 @@ class _Engine:
     def delete_events(self, to_sequence_nr: int) -> Completion[int]:
         self.guard("delete events")
         if to_sequence_nr > self.last_sequence_nr:
-            error = PersistenceError(
-                f"cannot delete events up to {to_sequence_nr}: persistence_id="
-                f"{self.persistence_id!r} has only reached sequence_nr={self.last_sequence_nr}"
+            error = DeleteEventsOutOfRangeError(
+                self.persistence_id, to_sequence_nr, self.last_sequence_nr
             )
             return self._refused(DeleteEventsFailure(to_sequence_nr, error), error)
 
