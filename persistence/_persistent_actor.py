@@ -214,7 +214,7 @@ class _Engine:
             highest = await self.journal.highest_sequence_nr(self.persistence_id)
             last = 0
             if not recovery.loads_nothing:
-                offer, fell_back = await self._load_snapshot(recovery.from_snapshot)
+                offer, fell_back = await self._load_snapshot(recovery.snapshot_criteria)
                 if offer is not None:
                     last = self.last_sequence_nr = offer.metadata.sequence_nr
                     self._recover_with(offer)
