@@ -724,6 +724,17 @@ class PersistentActor(Actor):
     stash_capacity: ClassVar[int] = 100_000
     stash_overflow: ClassVar[Literal["fail", "drop"]] = "fail"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # `receive` runs persistence (results of writes, the internal stash) in front of
+        # receive_command; only this package's own mixins extend it, calling super().receive.
+        if not getattr(cls.receive, "__module__", "").startswith("persistence."):
+            raise PersistenceConfigError(
+                f"{cls.__qualname__} overrides receive(), which a PersistentActor needs for "
+                "persisting: handle commands in receive_command() instead (and replayed events "
+                "in receive_recover())"
+            )
+
     def receive_command(self, command: Any) -> Awaitable[None] | None:
         """Handle a command: validate it, then ``persist`` events (or reply with a rejection)."""
         self.unhandled(command)
