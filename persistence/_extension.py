@@ -32,7 +32,8 @@ class Persistence(Extension):
     ``ActorSystem("bank", extensions=[Persistence(journal="sqlite:data/bank.db")])``: the journal
     and snapshot store are given as instances or as URLs (``sqlite:PATH``, ``file:DIR``,
     ``memory:``). Without a snapshot store, snapshots are not available (saving one fails with a
-    clear error). Shutdown of the system flushes and closes both.
+    clear error, and a retention policy is ignored with one warning per actor class). Shutdown
+    of the system flushes and closes both.
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class Persistence(Extension):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._warned: set[object] = set()
 
     @classmethod
     def of(cls, system: ActorSystem) -> Persistence:
@@ -98,6 +100,13 @@ class Persistence(Extension):
             self._flush()
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def first_warning(self, key: object) -> bool:
+        """Whether a warning identified by ``key`` is due: true the first time only."""
+        if key in self._warned:
+            return False
+        self._warned.add(key)
+        return True
 
     # ------------------------------------------------------------------ single writer
 

@@ -185,6 +185,16 @@ class _Engine:
         self.recovering: Any = None
         """The message ``receive_recover`` is handling (passed to ``on_recovery_failure``)."""
         self.log = log.bind(persistence_id=persistence_id, actor_path=context.path)
+        self.retention = actor.retention
+        """The retention policy in force (None without a snapshot store to apply it to)."""
+        if self.retention is not None and self.extension.snapshot_store is None:
+            self.retention = None
+            if self.extension.first_warning(("retention_without_snapshot_store", type(actor))):
+                self.log.warning(
+                    "retention_without_snapshot_store",
+                    actor_class=type(actor).__qualname__,
+                    hint="no snapshots are taken: pass snapshot_store= to Persistence(...)",
+                )
 
     # ------------------------------------------------------------------ guards
 
@@ -591,7 +601,7 @@ class _Engine:
     # ------------------------------------------------------------------ snapshots, deletes
 
     def _maybe_snapshot(self, sequence_nr: int) -> None:
-        retention = self.actor.retention
+        retention = self.retention
         if retention is not None and retention.snapshot_due(sequence_nr):
             self.save_snapshot(self.actor.snapshot_state(), retention)
 
@@ -611,11 +621,7 @@ class _Engine:
             return self._refused(SaveSnapshotFailure(metadata, error), error)
 
         async def save() -> SnapshotMetadata:
-            try:
-                stored = await store.save(metadata, manifest, payload)
-            except Exception as error:
-                self.log.warning("snapshot_save_failed", error=repr(error))
-                raise
+            stored = await store.save(metadata, manifest, payload)
             if retention is not None:
                 await self._apply_retention(stored, retention)
             return stored
@@ -902,5 +908,25 @@ class PersistentActor(Actor):
 
     def unhandled(self, message: Any) -> None:
         if isinstance(message, PERSISTENCE_RESULTS):
-            return  # outcome reports the actor chose not to handle
+            # Outcome reports the actor chose not to handle: successes are muted, failures are
+            # logged (as Akka does), so that a failing snapshot store is never silent.
+            if isinstance(message, SaveSnapshotFailure):
+                self.__log().warning(
+                    "snapshot_save_failed",
+                    sequence_nr=message.metadata.sequence_nr,
+                    error=repr(message.cause),
+                )
+            elif isinstance(message, DeleteEventsFailure):
+                self.__log().warning(
+                    "events_delete_failed",
+                    to_sequence_nr=message.to_sequence_nr,
+                    error=repr(message.cause),
+                )
+            elif isinstance(message, DeleteSnapshotsFailure):
+                self.__log().warning(
+                    "snapshots_delete_failed",
+                    max_sequence_nr=message.max_sequence_nr,
+                    error=repr(message.cause),
+                )
+            return
         super().unhandled(message)

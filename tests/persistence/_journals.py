@@ -31,6 +31,7 @@ class ControlledJournal:
         self._replay_gate: asyncio.Event | None = None
         self._failures: deque[tuple[BaseException, bool]] = deque()
         self._replay_failure: BaseException | None = None
+        self._delete_failure: BaseException | None = None
         self._changed: asyncio.Condition | None = None
 
     # ------------------------------------------------------------------ controls
@@ -70,6 +71,10 @@ class ControlledJournal:
     def fail_replays(self, error: BaseException | None) -> None:
         """Make ``replay`` raise ``error`` (None: replay normally again)."""
         self._replay_failure = error
+
+    def fail_deletes(self, error: BaseException | None) -> None:
+        """Make ``delete_to`` raise ``error`` (None: delete normally again)."""
+        self._delete_failure = error
 
     async def wait_for_write_calls(self, count: int) -> None:
         """Return once ``write`` has been called at least ``count`` times."""
@@ -145,6 +150,8 @@ class ControlledJournal:
         return await self.inner.highest_sequence_nr(persistence_id)
 
     async def delete_to(self, persistence_id: str, to_sequence_nr: int) -> None:
+        if self._delete_failure is not None:
+            raise self._delete_failure
         await self.inner.delete_to(persistence_id, to_sequence_nr)
 
     async def close(self) -> None:
@@ -160,12 +167,13 @@ class ControlledJournal:
 
 
 class ControlledSnapshotStore:
-    """Delegates to a real snapshot store; a test can make saves and loads fail."""
+    """Delegates to a real snapshot store; a test can make saves, loads and deletes fail."""
 
     def __init__(self, inner: SnapshotStore) -> None:
         self.inner = inner
         self._save_failure: BaseException | None = None
         self._load_failure: BaseException | None = None
+        self._delete_failure: BaseException | None = None
 
     def fail_saves(self, error: BaseException | None) -> None:
         """Make ``save`` raise ``error`` (None: save normally again)."""
@@ -174,6 +182,10 @@ class ControlledSnapshotStore:
     def fail_loads(self, error: BaseException | None) -> None:
         """Make ``load`` raise ``error`` (None: load normally again)."""
         self._load_failure = error
+
+    def fail_deletes(self, error: BaseException | None) -> None:
+        """Make ``delete`` and ``delete_matching`` raise ``error`` (None: delete normally)."""
+        self._delete_failure = error
 
     async def save(
         self, metadata: SnapshotMetadata, manifest: str, payload: bytes
@@ -190,11 +202,15 @@ class ControlledSnapshotStore:
         return await self.inner.load(persistence_id, criteria)
 
     async def delete(self, metadata: SnapshotMetadata) -> None:
+        if self._delete_failure is not None:
+            raise self._delete_failure
         await self.inner.delete(metadata)
 
     async def delete_matching(
         self, persistence_id: str, criteria: SnapshotSelectionCriteria
     ) -> None:
+        if self._delete_failure is not None:
+            raise self._delete_failure
         await self.inner.delete_matching(persistence_id, criteria)
 
     async def close(self) -> None:
