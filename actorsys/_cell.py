@@ -388,10 +388,21 @@ class ActorCell:
         if self._state is _State.DEAD:
             return
         task = self._task
-        if task is not None and task.done():
-            # The task was cancelled before its first step (the loop's teardown cancels every
-            # task), so it never cleaned up: recover here, or this actor could never stop.
-            self._interrupted()
+        if task is not None:
+            if task.done():
+                # The task was cancelled before its first step (the loop's teardown cancels
+                # every task), so it never cleaned up: recover here, or this actor could never
+                # stop.
+                self._interrupted()
+            elif (
+                message is _STOP
+                and self._state is _State.NEW
+                and task is not asyncio.current_task()
+            ):
+                # A stop does not wait for a start that may never finish (a persistent actor
+                # recovering from a journal that does not answer): the start is cancelled, and
+                # the cancelled task stops the actor (post_stop, watchers, see _interrupted).
+                task.cancel()
         if self._sys is None:
             self._sys = []
         self._sys.append(message)

@@ -1,6 +1,6 @@
 """Errors raised by the persistence package.
 
-::
+Every error class of the package sits in this tree (a test compares it with the classes)::
 
     PersistenceError
     ├── JournalError                 the journal could not do what was asked (a store failure)
@@ -11,11 +11,21 @@
     │   └── SnapshotStoreClosedError you closed it: the store was used after close()
     ├── SerializationError           an event or snapshot could not be encoded or decoded
     │   └── UnknownManifestError     a stored type name is not registered (names type and id)
-    ├── PersistenceConfigError       the system has no journal, or a bad journal URL
+    ├── PersistenceConfigError       the system has no journal, a bad journal URL, or a persistent
+    │                                actor defined wrongly (no persistence_id, receive overridden)
     ├── PersistenceStateError        an operation not allowed in the actor's phase (persist while
     │                                recovering, ...)
+    ├── PersistenceIdInUseError      a second live writer was started for a persistence_id
+    ├── StashOverflowError           more commands wait for persist handlers than stash_capacity
+    ├── DeleteEventsOutOfRangeError  delete_events(n) beyond the last sequence number
     ├── EventRejectedError           an event was not stored (rejected before writing)
-    └── RecoveryError                recovery cannot produce a correct state
+    ├── RecoveryError                recovery cannot produce a correct state
+    │   └── RecoveryTimedOutError    the journal or snapshot store did not answer in time
+    ├── MaxUnconfirmedMessagesExceededError
+    │                                at-least-once delivery has too many unconfirmed messages
+    │                                (defined in persistence._at_least_once)
+    └── OffsetStoreError             a projection's offset store failed (defined in
+                                     persistence.query._offset_store)
 """
 
 from __future__ import annotations
@@ -100,5 +110,48 @@ class EventRejectedError(PersistenceError):
         self.cause = cause
 
 
+class PersistenceIdInUseError(PersistenceError):
+    """Another live actor is already the writer of this persistence id."""
+
+    def __init__(self, persistence_id: str, holder: str) -> None:
+        super().__init__(
+            f"persistence_id={persistence_id!r} already has a live writer ({holder}); "
+            "stop it before starting another actor with the same id"
+        )
+        self.persistence_id = persistence_id
+        self.holder = holder
+
+
+class StashOverflowError(PersistenceError):
+    """More commands arrived while persist handlers were pending than the internal stash holds
+    (with ``stash_overflow = "fail"``)."""
+
+    def __init__(self, persistence_id: str, capacity: int) -> None:
+        super().__init__(
+            f"internal stash of persistence_id={persistence_id!r} is full ({capacity} commands "
+            "waiting for persist handlers); raise stash_capacity or send fewer commands at once"
+        )
+        self.persistence_id = persistence_id
+        self.capacity = capacity
+
+
+class DeleteEventsOutOfRangeError(PersistenceError):
+    """``delete_events(n)`` asked to delete beyond the actor's last sequence number."""
+
+    def __init__(self, persistence_id: str, to_sequence_nr: int, last_sequence_nr: int) -> None:
+        super().__init__(
+            f"cannot delete events up to {to_sequence_nr}: persistence_id={persistence_id!r} "
+            f"has only reached sequence_nr={last_sequence_nr}"
+        )
+        self.persistence_id = persistence_id
+        self.to_sequence_nr = to_sequence_nr
+        self.last_sequence_nr = last_sequence_nr
+
+
 class RecoveryError(PersistenceError):
     """Recovery cannot produce a correct state (e.g. needed events were deleted)."""
+
+
+class RecoveryTimedOutError(RecoveryError):
+    """The journal or snapshot store did not answer within the actor's ``recovery_timeout``
+    (Akka's ``RecoveryTimedOut``)."""

@@ -8,11 +8,11 @@ one task, instead of one each.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actorsys import ActorRef, ActorSystem, Extension
-from persistence._errors import PersistenceConfigError, PersistenceError
+from persistence._errors import PersistenceConfigError, PersistenceIdInUseError
 from persistence._logging import get_logger
 from persistence.journal._protocol import AtomicWrite, Journal
 from persistence.serialization import Serializer, default_serializer
@@ -32,7 +32,12 @@ class Persistence(Extension):
     ``ActorSystem("bank", extensions=[Persistence(journal="sqlite:data/bank.db")])``: the journal
     and snapshot store are given as instances or as URLs (``sqlite:PATH``, ``file:DIR``,
     ``memory:``). Without a snapshot store, snapshots are not available (saving one fails with a
-    clear error). Shutdown of the system flushes and closes both.
+    clear error, and a retention policy is ignored with one warning per actor class). Shutdown
+    of the system flushes and closes both.
+
+    Closing never hangs a shutdown: each of its steps (waiting for the writes in flight, closing
+    the journal, closing the snapshot store) that takes longer than ``close_timeout`` seconds of
+    real time is abandoned with a ``persistence_close_abandoned`` warning naming what was left.
     """
 
     def __init__(
@@ -41,7 +46,12 @@ class Persistence(Extension):
         snapshot_store: SnapshotStore | str | None = None,
         *,
         serializer: Serializer | None = None,
+        close_timeout: float = 10.0,
     ) -> None:
+        if not close_timeout > 0:
+            raise PersistenceConfigError(
+                f"close_timeout must be a positive number of seconds, got {close_timeout!r}"
+            )
         # URLs are resolved lazily: a system given journal instances needs no URL parser
         self.journal: Journal
         self.snapshot_store: SnapshotStore | None
@@ -61,9 +71,12 @@ class Persistence(Extension):
         self._writers: dict[str, ActorRef] = {}
         self._flush_requests: list[_Engine] = []
         self._flush_scheduled = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.close_timeout = close_timeout
+        self._tasks: dict[asyncio.Task[Any], Sequence[_Engine]] = {}
+        """Background work shutdown waits for, and the actors it is for."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._warned: set[object] = set()
 
     @classmethod
     def of(cls, system: ActorSystem) -> Persistence:
@@ -82,22 +95,61 @@ class Persistence(Extension):
         self._loop = asyncio.get_running_loop()
 
     async def close(self) -> None:
-        """Wait for writes in flight, then close the journal and the snapshot store."""
+        """Wait for writes in flight, then close the journal and the snapshot store (each step
+        bounded by ``close_timeout``)."""
         self._closed = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.close_timeout
         while self._tasks or self._flush_requests:
             if self._flush_requests:
                 self._flush()
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        await self.journal.close()
-        if self.snapshot_store is not None:
-            await self.snapshot_store.close()
+            _, pending = await asyncio.wait(list(self._tasks), timeout=deadline - loop.time())
+            if pending:
+                ids = {engine.persistence_id for task in pending for engine in self._tasks[task]}
+                log.warning(
+                    "persistence_close_abandoned",
+                    step="writes in flight",
+                    tasks=len(pending),
+                    persistence_ids=sorted(ids),
+                    close_timeout=self.close_timeout,
+                )
+                for task in pending:
+                    task.cancel()
+                break
+        try:
+            await self._close_bounded("journal close", self.journal)
+        finally:
+            if self.snapshot_store is not None:
+                await self._close_bounded("snapshot store close", self.snapshot_store)
+
+    async def _close_bounded(self, step: str, resource: Journal | SnapshotStore) -> None:
+        closing = asyncio.ensure_future(resource.close())
+        done, _ = await asyncio.wait([closing], timeout=self.close_timeout)
+        if not done:
+            closing.cancel()
+            log.warning(
+                "persistence_close_abandoned",
+                step=step,
+                resource=repr(resource),
+                close_timeout=self.close_timeout,
+            )
+            return
+        closing.result()  # its error, if any, is the system's to log
 
     async def writes_settled(self) -> None:
         """Wait until the writes submitted so far have been answered by the journal."""
         if self._flush_requests:
             self._flush()
         if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            # wait, not gather: cancelling this wait (a stopped recovery) must not cancel writes
+            await asyncio.wait(list(self._tasks))
+
+    def first_warning(self, key: object) -> bool:
+        """Whether a warning identified by ``key`` is due: true the first time only."""
+        if key in self._warned:
+            return False
+        self._warned.add(key)
+        return True
 
     # ------------------------------------------------------------------ single writer
 
@@ -105,10 +157,7 @@ class Persistence(Extension):
         """Register ``ref`` as the one live writer of ``persistence_id``."""
         holder = self._writers.get(persistence_id)
         if holder is not None and holder is not ref and holder.is_alive:
-            raise PersistenceError(
-                f"persistence_id={persistence_id!r} already has a live writer ({holder.path}); "
-                "stop it before starting another actor with the same id"
-            )
+            raise PersistenceIdInUseError(persistence_id, holder.path)
         self._writers[persistence_id] = ref
 
     def release(self, persistence_id: str, ref: ActorRef) -> None:
@@ -131,7 +180,7 @@ class Persistence(Extension):
         if not requests:
             return
         batches = [(engine, *engine.take_writes()) for engine in requests]
-        self.spawn_task(self._write(batches))
+        self.spawn_task(self._write(batches), requests)
 
     async def _write(self, batches: list[tuple[_Engine, _InFlight, list[AtomicWrite]]]) -> None:
         flat = [write for _, _, writes in batches for write in writes]
@@ -150,12 +199,18 @@ class Persistence(Extension):
             engine.writes_done(batch, outcome)
 
     def spawn_task(
-        self, coroutine: Any, done: Callable[[asyncio.Task[Any]], None] | None = None
+        self,
+        coroutine: Any,
+        engines: Sequence[_Engine],
+        done: Callable[[asyncio.Task[Any]], None] | None = None,
     ) -> None:
-        """Run background persistence work that shutdown waits for."""
+        """Run background persistence work for ``engines`` that shutdown waits for."""
         loop = self._loop or asyncio.get_running_loop()
         task = loop.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = engines
+        task.add_done_callback(self._task_done)
         if done is not None:
             task.add_done_callback(done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        del self._tasks[task]

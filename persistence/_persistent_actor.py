@@ -26,17 +26,20 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Literal, TypeVar
 
-from actorsys import Actor, ActorContext
+from actorsys import Actor, ActorContext, Cancellable, Clock
 from actorsys._ref import _PromiseRef
 from persistence._completion import Completion
 from persistence._errors import (
+    DeleteEventsOutOfRangeError,
     EventRejectedError,
     JournalError,
     PersistenceConfigError,
     PersistenceError,
     PersistenceStateError,
     RecoveryError,
+    RecoveryTimedOutError,
     SerializationError,
+    StashOverflowError,
 )
 from persistence._extension import Persistence, WriteOutcome
 from persistence._logging import get_logger
@@ -144,6 +147,46 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class _RecoveryTimer:
+    """Akka's recovery timeout: cancels a recovery that made no progress for ``timeout`` seconds.
+
+    The engine marks progress (each step, each page of events) by setting ``active_at``; when the
+    timer falls due it sleeps again if there was progress meanwhile, so a long but live replay is
+    never cut short and nothing is rescheduled per page.
+    """
+
+    __slots__ = ("active_at", "clock", "fired", "handle", "task", "timeout", "waiting_for")
+
+    def __init__(self, clock: Clock, timeout: float, task: asyncio.Task[Any]) -> None:
+        self.clock = clock
+        self.timeout = timeout
+        self.task = task
+        self.fired = False
+        self.waiting_for = "writes in flight to settle"
+        self.active_at = clock.time()
+        self.handle: Cancellable = clock.call_later(timeout, self._check)
+
+    def progress(self, waiting_for: str) -> None:
+        self.waiting_for = waiting_for
+        self.active_at = self.clock.time()
+
+    def _check(self) -> None:
+        now = self.clock.time()
+        due = self.active_at + self.timeout
+        if now < due:
+            self.handle = self.clock.call_later(due - now, self._check)
+            return
+        self.fired = True
+        self.task.cancel()
+
+    def cancel(self) -> None:
+        self.handle.cancel()
+
+    def claims(self) -> bool:
+        """Whether the recovery was cancelled by this timer alone (a stop also cancels it)."""
+        return self.fired and self.task.uncancel() == 0
+
+
 class _Engine:
     """The persistence runtime of one persistent actor incarnation."""
 
@@ -161,6 +204,7 @@ class _Engine:
         self.journal = self.extension.journal
         self.serializer = self.extension.serializer
         self.loop = context._loop
+        self.clock = context.system.clock
         self.writer_id = uuid.uuid4().hex
         self.phase = _Phase.NOT_STARTED
         self.sequence_nr = 0
@@ -182,7 +226,27 @@ class _Engine:
         self.stash: deque[Any] = deque()
         self.recovering: Any = None
         """The message ``receive_recover`` is handling (passed to ``on_recovery_failure``)."""
+        timeout = actor.recovery_timeout
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+        ):
+            raise PersistenceConfigError(
+                f"{type(actor).__name__}.recovery_timeout must be a positive number of seconds "
+                f"or None (no timeout), got {timeout!r}"
+            )
+        self.recovery_timeout: float | None = timeout
+        self.timer: _RecoveryTimer | None = None
         self.log = log.bind(persistence_id=persistence_id, actor_path=context.path)
+        self.retention = actor.retention
+        """The retention policy in force (None without a snapshot store to apply it to)."""
+        if self.retention is not None and self.extension.snapshot_store is None:
+            self.retention = None
+            if self.extension.first_warning(("retention_without_snapshot_store", type(actor))):
+                self.log.warning(
+                    "retention_without_snapshot_store",
+                    actor_class=type(actor).__qualname__,
+                    hint="no snapshots are taken: pass snapshot_store= to Persistence(...)",
+                )
 
     # ------------------------------------------------------------------ guards
 
@@ -202,29 +266,69 @@ class _Engine:
     # ------------------------------------------------------------------ recovery
 
     async def recover(self, before: Awaitable[None] | None) -> None:
+        """Recover, then let the commands that arrived meanwhile in.
+
+        A stop cancels a recovery in progress (the actor stops at once); so does the recovery
+        timeout, which is reported to ``on_recovery_failure`` as :class:`RecoveryTimedOutError`.
+        """
         if before is not None:
             await before
+        if self.context._stopping():
+            return  # stopped before its recovery began (a later stop cancels it, see the cell)
         self.phase = _Phase.RECOVERING
         self.extension.claim(self.persistence_id, self.context.ref)
-        await self.extension.writes_settled()
         recovery = self.actor.recovery
+        task = asyncio.current_task()
+        if self.recovery_timeout is not None and task is not None:
+            self.timer = _RecoveryTimer(self.clock, self.recovery_timeout, task)
         try:
+            await self.extension.writes_settled()
+            self._progress("the highest sequence number")
             highest = await self.journal.highest_sequence_nr(self.persistence_id)
             last = 0
             if not recovery.loads_nothing:
-                offer, fell_back = await self._load_snapshot(recovery.from_snapshot)
+                self._progress("a snapshot")
+                offer, fell_back = await self._load_snapshot(recovery.snapshot_criteria)
                 if offer is not None:
                     last = self.last_sequence_nr = offer.metadata.sequence_nr
                     self._recover_with(offer)
+                self._progress("events")
                 last = await self._replay(last + 1, recovery, fell_back, highest, last)
             self.sequence_nr = self.last_sequence_nr = max(highest, last)
             self.phase = _Phase.RUNNING
             self._recover_with(RecoveryCompleted)
-        except Exception as error:
-            self._recovery_failed(error, self.recovering)
+        except asyncio.CancelledError:
+            if self.timer is None or not self.timer.claims():
+                raise  # stopped while recovering
+            self._recovery_failed(self._timed_out(), None)
             return
+        except Exception as error:
+            cause: Exception = error
+            if self.timer is not None and self.timer.claims():
+                cause = self._timed_out()  # the store turned the timer's cancellation into this
+            self._recovery_failed(cause, self.recovering)
+            return
+        finally:
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
         self.log.debug("recovery_completed", last_sequence_nr=self.last_sequence_nr)
         self._unstash_if_idle()
+
+    def _progress(self, waiting_for: str) -> None:
+        if self.timer is not None:
+            self.timer.progress(waiting_for)
+
+    def _timed_out(self) -> RecoveryTimedOutError:
+        assert self.timer is not None
+        waiting_for = self.timer.waiting_for
+        if waiting_for == "events":
+            waiting_for = f"events after sequence_nr={self.last_sequence_nr}"
+        return RecoveryTimedOutError(
+            f"recovery of persistence_id={self.persistence_id!r} timed out: no progress within "
+            f"{self.timer.timeout:g} s while waiting for {waiting_for}; check the journal and "
+            "the snapshot store, or raise recovery_timeout"
+        )
 
     async def _load_snapshot(
         self, criteria: SnapshotSelectionCriteria
@@ -265,7 +369,8 @@ class _Engine:
         decode = self.serializer.decode
         pid = self.persistence_id
         expected = from_sequence_nr
-        clock = self.loop.time
+        clock = self.clock.time
+        timer = self.timer
         report_at = clock() + _PROGRESS_INTERVAL
         event: Any = None
         try:
@@ -281,8 +386,11 @@ class _Engine:
                         receive_recover(event)
                     event = None
                 expected = page[-1].sequence_nr + 1
-                if clock() >= report_at:  # long replays show progress, once a second
-                    report_at = clock() + _PROGRESS_INTERVAL
+                now = clock()
+                if timer is not None:
+                    timer.active_at = now  # the recovery timeout counts from here
+                if now >= report_at:  # long replays show progress, once a second
+                    report_at = now + _PROGRESS_INTERVAL
                     self.log.info("recovery_progress", last_sequence_nr=self.last_sequence_nr)
         except Exception:
             self.recovering = event  # what on_recovery_failure is told was being replayed
@@ -572,11 +680,7 @@ class _Engine:
             return
         if len(self.stash) >= actor.stash_capacity:
             if actor.stash_overflow == "fail":
-                raise PersistenceError(
-                    f"internal stash of persistence_id={self.persistence_id!r} is full "
-                    f"({actor.stash_capacity} commands waiting for persist handlers); raise "
-                    "stash_capacity or send fewer commands at once"
-                )
+                raise StashOverflowError(self.persistence_id, actor.stash_capacity)
             current = self.context._current
             self.context.system._dead_letter(current[0], current[1], self.context.ref)
             return
@@ -593,7 +697,7 @@ class _Engine:
     # ------------------------------------------------------------------ snapshots, deletes
 
     def _maybe_snapshot(self, sequence_nr: int) -> None:
-        retention = self.actor.retention
+        retention = self.retention
         if retention is not None and retention.snapshot_due(sequence_nr):
             self.save_snapshot(self.actor.snapshot_state(), retention)
 
@@ -613,11 +717,7 @@ class _Engine:
             return self._refused(SaveSnapshotFailure(metadata, error), error)
 
         async def save() -> SnapshotMetadata:
-            try:
-                stored = await store.save(metadata, manifest, payload)
-            except Exception as error:
-                self.log.warning("snapshot_save_failed", error=repr(error))
-                raise
+            stored = await store.save(metadata, manifest, payload)
             if retention is not None:
                 await self._apply_retention(stored, retention)
             return stored
@@ -640,9 +740,8 @@ class _Engine:
     def delete_events(self, to_sequence_nr: int) -> Completion[int]:
         self.guard("delete events")
         if to_sequence_nr > self.last_sequence_nr:
-            error = PersistenceError(
-                f"cannot delete events up to {to_sequence_nr}: persistence_id="
-                f"{self.persistence_id!r} has only reached sequence_nr={self.last_sequence_nr}"
+            error = DeleteEventsOutOfRangeError(
+                self.persistence_id, to_sequence_nr, self.last_sequence_nr
             )
             return self._refused(DeleteEventsFailure(to_sequence_nr, error), error)
 
@@ -680,6 +779,8 @@ class _Engine:
         completion: Completion[T] = Completion(self.loop)
 
         def done(task: asyncio.Task[T]) -> None:
+            if task.cancelled():
+                return  # abandoned by a bounded close (or the loop's teardown): nobody is left
             error = task.exception()
             if error is not None:
                 self._report(completion, failure(error), error)
@@ -687,7 +788,7 @@ class _Engine:
                 value = task.result()
                 self._report(completion, success(value), None, value)
 
-        self.extension.spawn_task(work, done)
+        self.extension.spawn_task(work, (self,), done)
         return completion
 
     def _refused(self, message: Any, error: BaseException) -> Completion[Any]:
@@ -715,17 +816,35 @@ class PersistentActor(Actor):
     """An event-sourced actor: subclass it, set ``persistence_id`` and implement
     ``receive_command`` and ``receive_recover``.
 
-    Class attributes to tune it: ``recovery`` (:class:`Recovery`), ``retention``
+    Class attributes to tune it: ``recovery`` (:class:`Recovery`), ``recovery_timeout``
+    (seconds, default 30 as in Akka, None for none: a recovery during which the journal or the
+    snapshot store makes no progress for that long fails with :class:`RecoveryTimedOutError`,
+    through ``on_recovery_failure``; time is the actor system's clock), ``retention``
     (:class:`RetentionPolicy`, with ``snapshot_state()``), ``stash_capacity`` and
     ``stash_overflow`` (``"fail"``: the actor fails; ``"drop"``: commands beyond the capacity go to
     dead letters) for commands waiting while handlers are pending.
+
+    A stop of an actor whose recovery is in progress cancels the recovery: the actor stops at
+    once (``post_stop`` runs, watchers get ``Terminated``).
     """
 
     persistence_id: str
     recovery: Recovery = Recovery()
+    recovery_timeout: float | None = 30.0
     retention: RetentionPolicy | None = None
     stash_capacity: ClassVar[int] = 100_000
     stash_overflow: ClassVar[Literal["fail", "drop"]] = "fail"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # `receive` runs persistence (results of writes, the internal stash) in front of
+        # receive_command; only this package's own mixins extend it, calling super().receive.
+        if not getattr(cls.receive, "__module__", "").startswith("persistence."):
+            raise PersistenceConfigError(
+                f"{cls.__qualname__} overrides receive(), which a PersistentActor needs for "
+                "persisting: handle commands in receive_command() instead (and replayed events "
+                "in receive_recover())"
+            )
 
     def receive_command(self, command: Any) -> Awaitable[None] | None:
         """Handle a command: validate it, then ``persist`` events (or reply with a rejection)."""
@@ -894,5 +1013,25 @@ class PersistentActor(Actor):
 
     def unhandled(self, message: Any) -> None:
         if isinstance(message, PERSISTENCE_RESULTS):
-            return  # outcome reports the actor chose not to handle
+            # Outcome reports the actor chose not to handle: successes are muted, failures are
+            # logged (as Akka does), so that a failing snapshot store is never silent.
+            if isinstance(message, SaveSnapshotFailure):
+                self.__log().warning(
+                    "snapshot_save_failed",
+                    sequence_nr=message.metadata.sequence_nr,
+                    error=repr(message.cause),
+                )
+            elif isinstance(message, DeleteEventsFailure):
+                self.__log().warning(
+                    "events_delete_failed",
+                    to_sequence_nr=message.to_sequence_nr,
+                    error=repr(message.cause),
+                )
+            elif isinstance(message, DeleteSnapshotsFailure):
+                self.__log().warning(
+                    "snapshots_delete_failed",
+                    max_sequence_nr=message.max_sequence_nr,
+                    error=repr(message.cause),
+                )
+            return
         super().unhandled(message)

@@ -17,6 +17,10 @@ class Recovery:
     ``Recovery.no_snapshot()`` replays all events; ``Recovery.to(n)`` stops after event ``n``;
     ``Recovery.none()`` loads nothing (the highest sequence number is still read, so new events
     continue after it).
+
+    ``to_sequence_nr`` bounds the snapshot too, in every form (``Recovery.to(n)``,
+    ``Recovery(to_sequence_nr=n)``, ``with_to_sequence_nr(n)``): a snapshot taken after event
+    ``n`` is never offered.
     """
 
     from_snapshot: SnapshotSelectionCriteria = field(default_factory=SnapshotSelectionCriteria)
@@ -34,16 +38,21 @@ class Recovery:
     @classmethod
     def to(cls, to_sequence_nr: int) -> Recovery:
         """Recover the state as it was right after event ``to_sequence_nr``."""
-        return cls(
-            SnapshotSelectionCriteria(max_sequence_nr=to_sequence_nr),
-            to_sequence_nr=to_sequence_nr,
-        )
+        return cls(to_sequence_nr=to_sequence_nr)
 
     def with_to_sequence_nr(self, n: int) -> Self:
         return replace(self, to_sequence_nr=n)
 
     def with_replay_max(self, n: int) -> Self:
         return replace(self, replay_max=n)
+
+    @property
+    def snapshot_criteria(self) -> SnapshotSelectionCriteria:
+        """``from_snapshot``, bounded by ``to_sequence_nr`` (as Akka does)."""
+        criteria = self.from_snapshot
+        if criteria.max_sequence_nr > self.to_sequence_nr:
+            return criteria.with_max_sequence_nr(self.to_sequence_nr)
+        return criteria
 
     @property
     def loads_nothing(self) -> bool:

@@ -31,6 +31,7 @@ class ControlledJournal:
         self._replay_gate: asyncio.Event | None = None
         self._failures: deque[tuple[BaseException, bool]] = deque()
         self._replay_failure: BaseException | None = None
+        self._delete_failure: BaseException | None = None
         self._changed: asyncio.Condition | None = None
 
     # ------------------------------------------------------------------ controls
@@ -70,6 +71,10 @@ class ControlledJournal:
     def fail_replays(self, error: BaseException | None) -> None:
         """Make ``replay`` raise ``error`` (None: replay normally again)."""
         self._replay_failure = error
+
+    def fail_deletes(self, error: BaseException | None) -> None:
+        """Make ``delete_to`` raise ``error`` (None: delete normally again)."""
+        self._delete_failure = error
 
     async def wait_for_write_calls(self, count: int) -> None:
         """Return once ``write`` has been called at least ``count`` times."""
@@ -145,6 +150,8 @@ class ControlledJournal:
         return await self.inner.highest_sequence_nr(persistence_id)
 
     async def delete_to(self, persistence_id: str, to_sequence_nr: int) -> None:
+        if self._delete_failure is not None:
+            raise self._delete_failure
         await self.inner.delete_to(persistence_id, to_sequence_nr)
 
     async def close(self) -> None:
@@ -160,12 +167,13 @@ class ControlledJournal:
 
 
 class ControlledSnapshotStore:
-    """Delegates to a real snapshot store; a test can make saves and loads fail."""
+    """Delegates to a real snapshot store; a test can make saves, loads and deletes fail."""
 
     def __init__(self, inner: SnapshotStore) -> None:
         self.inner = inner
         self._save_failure: BaseException | None = None
         self._load_failure: BaseException | None = None
+        self._delete_failure: BaseException | None = None
 
     def fail_saves(self, error: BaseException | None) -> None:
         """Make ``save`` raise ``error`` (None: save normally again)."""
@@ -174,6 +182,10 @@ class ControlledSnapshotStore:
     def fail_loads(self, error: BaseException | None) -> None:
         """Make ``load`` raise ``error`` (None: load normally again)."""
         self._load_failure = error
+
+    def fail_deletes(self, error: BaseException | None) -> None:
+        """Make ``delete`` and ``delete_matching`` raise ``error`` (None: delete normally)."""
+        self._delete_failure = error
 
     async def save(
         self, metadata: SnapshotMetadata, manifest: str, payload: bytes
@@ -190,11 +202,15 @@ class ControlledSnapshotStore:
         return await self.inner.load(persistence_id, criteria)
 
     async def delete(self, metadata: SnapshotMetadata) -> None:
+        if self._delete_failure is not None:
+            raise self._delete_failure
         await self.inner.delete(metadata)
 
     async def delete_matching(
         self, persistence_id: str, criteria: SnapshotSelectionCriteria
     ) -> None:
+        if self._delete_failure is not None:
+            raise self._delete_failure
         await self.inner.delete_matching(persistence_id, criteria)
 
     async def close(self) -> None:
@@ -208,3 +224,132 @@ class ControlledSnapshotStore:
             found.append(stored.metadata.sequence_nr)
             criteria = criteria.with_max_sequence_nr(stored.metadata.sequence_nr - 1)
         return sorted(found)
+
+
+class StuckJournal:
+    """Delegates to a real journal, except that the operations named in ``stuck`` never return
+    (they wait for an event that is never set), like a store that stopped answering."""
+
+    def __init__(self, inner: Journal, stuck: set[str]) -> None:
+        self.inner = inner
+        self.stuck = stuck
+        self.calls: list[str] = []
+        """The operations called, in order."""
+        self._never = asyncio.Event()
+        self._changed: asyncio.Condition | None = None
+
+    async def wait_for_call(self, operation: str, count: int = 1) -> None:
+        """Return once ``operation`` has been called ``count`` times."""
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.calls.count(operation) >= count)
+
+    async def _enter(self, operation: str) -> None:
+        self.calls.append(operation)
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
+        if operation in self.stuck:
+            await self._never.wait()
+
+    async def write(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
+        await self._enter("write")
+        return await self.inner.write(writes)
+
+    async def replay(
+        self,
+        persistence_id: str,
+        from_sequence_nr: int = 1,
+        to_sequence_nr: int = MAX_SEQUENCE_NR,
+        max_count: int = MAX_SEQUENCE_NR,
+    ) -> AsyncIterator[list[PersistentRecord]]:
+        await self._enter("replay")
+        async for page in self.inner.replay(
+            persistence_id, from_sequence_nr, to_sequence_nr, max_count
+        ):
+            yield page
+
+    async def highest_sequence_nr(self, persistence_id: str) -> int:
+        await self._enter("highest_sequence_nr")
+        return await self.inner.highest_sequence_nr(persistence_id)
+
+    async def delete_to(self, persistence_id: str, to_sequence_nr: int) -> None:
+        await self._enter("delete_to")
+        await self.inner.delete_to(persistence_id, to_sequence_nr)
+
+    async def close(self) -> None:
+        await self._enter("close")
+        await self.inner.close()
+
+
+class PagedJournal:
+    """Delegates to a real journal; ``replay`` hands out one event per page, each only once the
+    test called :meth:`release_page` (a slow but live replay)."""
+
+    def __init__(self, inner: Journal) -> None:
+        self.inner = inner
+        self._pages: asyncio.Queue[None] = asyncio.Queue()
+
+    def release_page(self) -> None:
+        """Let the next page of the replay through."""
+        self._pages.put_nowait(None)
+
+    async def write(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
+        return await self.inner.write(writes)
+
+    async def replay(
+        self,
+        persistence_id: str,
+        from_sequence_nr: int = 1,
+        to_sequence_nr: int = MAX_SEQUENCE_NR,
+        max_count: int = MAX_SEQUENCE_NR,
+    ) -> AsyncIterator[list[PersistentRecord]]:
+        async for page in self.inner.replay(
+            persistence_id, from_sequence_nr, to_sequence_nr, max_count
+        ):
+            for record in page:
+                await self._pages.get()
+                yield [record]
+
+    async def highest_sequence_nr(self, persistence_id: str) -> int:
+        return await self.inner.highest_sequence_nr(persistence_id)
+
+    async def delete_to(self, persistence_id: str, to_sequence_nr: int) -> None:
+        await self.inner.delete_to(persistence_id, to_sequence_nr)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class StuckSnapshotStore:
+    """Delegates to a real snapshot store, except that ``save`` never returns."""
+
+    def __init__(self, inner: SnapshotStore) -> None:
+        self.inner = inner
+        self.saving = asyncio.Event()
+        """Set once ``save`` was called."""
+        self._never = asyncio.Event()
+
+    async def save(
+        self, metadata: SnapshotMetadata, manifest: str, payload: bytes
+    ) -> SnapshotMetadata:
+        self.saving.set()
+        await self._never.wait()
+        return await self.inner.save(metadata, manifest, payload)
+
+    async def load(
+        self, persistence_id: str, criteria: SnapshotSelectionCriteria
+    ) -> StoredSnapshot | None:
+        return await self.inner.load(persistence_id, criteria)
+
+    async def delete(self, metadata: SnapshotMetadata) -> None:
+        await self.inner.delete(metadata)
+
+    async def delete_matching(
+        self, persistence_id: str, criteria: SnapshotSelectionCriteria
+    ) -> None:
+        await self.inner.delete_matching(persistence_id, criteria)
+
+    async def close(self) -> None:
+        await self.inner.close()

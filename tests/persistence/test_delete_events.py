@@ -8,7 +8,7 @@ from typing import Any
 
 from actorsys import ActorSystem
 from actorsys.testing import TestProbe
-from persistence import DeleteEventsFailure, DeleteEventsSuccess, PersistenceError
+from persistence import DeleteEventsFailure, DeleteEventsOutOfRangeError, DeleteEventsSuccess
 from tests.persistence._actors import (
     Append,
     Appended,
@@ -90,7 +90,7 @@ async def test_deleting_beyond_the_last_sequence_nr_is_reported_as_a_failure_bot
     replies = [await probe.receive() for _ in range(2)]
     [(_, error)] = [reply for reply in replies if isinstance(reply, tuple)]
     assert DeleteEventsFailure(5, error) in replies
-    assert type(error) is PersistenceError
+    assert type(error) is DeleteEventsOutOfRangeError
     assert str(error) == (
         "cannot delete events up to 5: persistence_id='overreaching' has only reached sequence_nr=1"
     )

@@ -14,7 +14,7 @@ from persistence import (
     JournalError,
     Persistence,
     PersistenceConfigError,
-    PersistenceError,
+    PersistenceIdInUseError,
     SequenceNrConflictError,
 )
 from persistence.journal import InMemoryJournal, SqliteJournal
@@ -70,7 +70,7 @@ async def test_a_second_live_actor_with_the_same_persistence_id_is_stopped_at_st
     await probe.expect_terminated(second)
 
     cause = start_failure(logs, second.path)
-    assert type(cause) is PersistenceError
+    assert type(cause) is PersistenceIdInUseError
     assert str(cause) == (
         f"persistence_id='dup' already has a live writer ({first.path}); "
         "stop it before starting another actor with the same id"

@@ -10,16 +10,18 @@ import persistence.testing
 
 def test_persistence_exports_exactly_its_public_names() -> None:
     assert sorted(persistence.__all__) == [
-        "AtLeastOnceDelivery", "Completion", "DeleteEventsFailure", "DeleteEventsSuccess",
-        "DeleteSnapshotsFailure", "DeleteSnapshotsSuccess", "EventRejectedError",
-        "JournalClosedError", "JournalCorruptedError", "JournalError",
-        "MaxUnconfirmedMessagesExceededError", "Persistence", "PersistenceConfigError",
-        "PersistenceError", "PersistenceStateError", "PersistentActor", "Recovery",
-        "RecoveryCompleted", "RecoveryError", "RetentionPolicy", "SaveSnapshotFailure",
+        "AtLeastOnceDelivery", "Completion", "DeleteEventsFailure",
+        "DeleteEventsOutOfRangeError", "DeleteEventsSuccess", "DeleteSnapshotsFailure",
+        "DeleteSnapshotsSuccess", "EventRejectedError", "JournalClosedError",
+        "JournalCorruptedError", "JournalError", "MaxUnconfirmedMessagesExceededError",
+        "Persistence", "PersistenceConfigError", "PersistenceError", "PersistenceIdInUseError",
+        "PersistenceStateError", "PersistentActor", "Recovery", "RecoveryCompleted",
+        "RecoveryError", "RecoveryTimedOutError", "RetentionPolicy", "SaveSnapshotFailure",
         "SaveSnapshotSuccess", "SequenceNrConflictError", "SerializationError", "Serializer",
         "SnapshotMetadata", "SnapshotOffer", "SnapshotSelectionCriteria",
-        "SnapshotStoreClosedError", "SnapshotStoreError", "UnconfirmedDelivery",
-        "UnconfirmedWarning", "UnknownManifestError", "default_serializer", "event_type",
+        "SnapshotStoreClosedError", "SnapshotStoreError", "StashOverflowError",
+        "UnconfirmedDelivery", "UnconfirmedWarning", "UnknownManifestError",
+        "default_serializer", "event_type",
     ]  # fmt: skip
     assert all(hasattr(persistence, name) for name in persistence.__all__)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -270,6 +271,11 @@ async def test_recovery_with_no_snapshot_replays_every_event(
 
 
 @pytest.mark.parametrize(
+    "form",
+    [Recovery.to, lambda n: Recovery(to_sequence_nr=n), Recovery().with_to_sequence_nr],
+    ids=["Recovery.to", "Recovery(to_sequence_nr)", "with_to_sequence_nr"],
+)
+@pytest.mark.parametrize(
     ("to_sequence_nr", "expected"),
     [
         (1, [("replayed", "a", 1), Recovered(("a",), 3)]),
@@ -278,11 +284,16 @@ async def test_recovery_with_no_snapshot_replays_every_event(
     ],
 )
 async def test_recovery_up_to_a_sequence_nr_stops_there_and_new_events_continue_after_the_highest(
-    system: ActorSystem, probe: TestProbe, to_sequence_nr: int, expected: list[Any]
+    system: ActorSystem,
+    probe: TestProbe,
+    form: Callable[[int], Recovery],
+    to_sequence_nr: int,
+    expected: list[Any],
 ) -> None:
+    """Every form of the bound also bounds the snapshot: none newer than the bound is offered."""
     await history(system, probe, "bounded")
 
-    ref = system.spawn(lambda: ItemLog("bounded", probe.ref, recovery=Recovery.to(to_sequence_nr)))
+    ref = system.spawn(lambda: ItemLog("bounded", probe.ref, recovery=form(to_sequence_nr)))
 
     received = [await probe.receive() for _ in expected]
     assert [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,22 +11,27 @@ import pytest
 from actorsys import ActorSystem
 from actorsys.testing import TestProbe
 from persistence import (
+    Completion,
     DeleteEventsSuccess,
     Persistence,
     PersistenceConfigError,
+    PersistentActor,
     RecoveryError,
     RetentionPolicy,
     SaveSnapshotFailure,
     SaveSnapshotSuccess,
     SerializationError,
     SnapshotMetadata,
+    SnapshotSelectionCriteria,
     SnapshotStoreError,
 )
 from persistence.journal import InMemoryJournal
 from tests.persistence._actors import (
+    OUTCOMES,
     Append,
     Appended,
     DeleteTo,
+    Get,
     Holder,
     ItemLog,
     Items,
@@ -286,4 +291,126 @@ async def test_a_retention_policy_that_deletes_events_keeps_those_after_the_olde
     assert [await probe.receive() for _ in range(2)] == [
         Offered(6, tuple("abcdef")),
         Recovered(tuple("abcdef"), 6),
+    ]
+
+
+@dataclass(frozen=True)
+class Awaiting:
+    """Run ``operation(actor)`` in an async handler; reply ``("awaited", outcome or error)``."""
+
+    operation: Callable[[PersistentActor], Completion[Any]]
+
+
+class Careless(ItemLog):
+    """Runs the operations it is told to and handles none of their outcome reports."""
+
+    def receive_command(self, command: Any) -> Awaitable[None] | None:
+        if isinstance(command, Awaiting):
+            return self.run(command.operation)
+        if isinstance(command, OUTCOMES):
+            return PersistentActor.receive_command(self, command)  # unhandled
+        return super().receive_command(command)
+
+    async def run(self, operation: Callable[[PersistentActor], Completion[Any]]) -> None:
+        sender = self.context.sender
+        try:
+            outcome: Any = await operation(self)
+        except Exception as error:  # the test checks exactly which
+            outcome = error
+        sender.tell(("awaited", outcome), self.context.self)
+
+
+@pytest.mark.parametrize(
+    ("event", "operation", "fields"),
+    [
+        ("snapshot_save_failed", lambda a: a.save_snapshot(Items(["a"])), {"sequence_nr": 1}),
+        ("events_delete_failed", lambda a: a.delete_events(1), {"to_sequence_nr": 1}),
+        (
+            "snapshots_delete_failed",
+            lambda a: a.delete_snapshots(SnapshotSelectionCriteria(max_sequence_nr=1)),
+            {"max_sequence_nr": 1},
+        ),
+    ],
+    ids=["save-snapshot", "delete-events", "delete-snapshots"],
+)
+async def test_an_unhandled_failure_report_is_logged_as_a_warning(
+    system: ActorSystem,
+    probe: TestProbe,
+    journal: ControlledJournal,
+    snapshot_store: ControlledSnapshotStore,
+    logs: list[MutableMapping[str, Any]],
+    event: str,
+    operation: Callable[[PersistentActor], Completion[Any]],
+    fields: dict[str, int],
+) -> None:
+    ref = system.spawn(lambda: Careless("careless", probe.ref))
+    await probe.expect_message_type(Recovered)
+    await append(probe, ref, "a")
+    cause = SnapshotStoreError("disk full")
+    snapshot_store.fail_saves(cause)
+    snapshot_store.fail_deletes(cause)
+    journal.fail_deletes(cause)
+
+    probe.send(ref, Awaiting(operation))
+    assert await probe.receive() == ("awaited", cause)
+    probe.send(ref, Get())  # handled after the failure report, which was told first
+    await probe.expect_message(("a",))
+
+    assert [entry for entry in logs if entry["event"] == event] == [
+        {
+            "event": event,
+            "log_level": "warning",
+            "persistence_id": "careless",
+            "actor_path": ref.path,
+            "error": "SnapshotStoreError('disk full')",
+            **fields,
+        }
+    ]
+
+
+async def test_a_handled_failure_report_is_not_logged(
+    system: ActorSystem,
+    probe: TestProbe,
+    snapshot_store: ControlledSnapshotStore,
+    logs: list[MutableMapping[str, Any]],
+) -> None:
+    ref = system.spawn(lambda: SnapshottingLog("careful", probe.ref))
+    await probe.expect_message_type(Recovered)
+    snapshot_store.fail_saves(SnapshotStoreError("disk full"))
+
+    probe.send(ref, Snapshot())
+
+    await probe.expect_message_type(SaveSnapshotFailure)
+    assert [entry for entry in logs if entry["log_level"] == "warning"] == []
+
+
+async def test_a_retention_policy_without_a_snapshot_store_warns_once_and_takes_no_snapshots(
+    logs: list[MutableMapping[str, Any]],
+) -> None:
+    class Retaining(RetainingLog):
+        retention = RetentionPolicy.snapshot_every_n(1)
+
+    async with ActorSystem(
+        "no-store", extensions=[Persistence(InMemoryJournal(), serializer=serializer)]
+    ) as system:
+        probe = TestProbe(system)
+        first = system.spawn(lambda: Retaining("first", probe.ref))
+        await probe.expect_message_type(Recovered)
+        second = system.spawn(lambda: Retaining("second", probe.ref))
+        await probe.expect_message_type(Recovered)
+        for ref in (first, second):
+            await append(probe, ref, "a", "b")
+        probe.send(first, Get())
+        await probe.expect_message(("a", "b"))  # no snapshot report arrived in between
+
+    warnings = [entry for entry in logs if entry["log_level"] == "warning"]
+    assert warnings == [
+        {
+            "event": "retention_without_snapshot_store",
+            "log_level": "warning",
+            "persistence_id": "first",
+            "actor_path": first.path,
+            "actor_class": Retaining.__qualname__,
+            "hint": "no snapshots are taken: pass snapshot_store= to Persistence(...)",
+        }
     ]

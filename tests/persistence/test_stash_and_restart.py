@@ -10,7 +10,7 @@ import pytest
 
 from actorsys import ActorRef, ActorSystem, DeadLetter
 from actorsys.testing import TestProbe
-from persistence import PersistenceError
+from persistence import StashOverflowError
 from tests.persistence._actors import Append, Appended, Get, ItemLog, Recovered, Stored
 from tests.persistence._journals import ControlledJournal
 
@@ -52,7 +52,7 @@ async def test_an_overflowing_internal_stash_fails_the_actor_with_policy_fail(
     await fill_stash(probe, ref, journal)
 
     restarted = await probe.expect_message_type(Restarted)
-    assert type(restarted.reason) is PersistenceError
+    assert type(restarted.reason) is StashOverflowError
     assert str(restarted.reason) == (
         "internal stash of persistence_id='bounded' is full (2 commands waiting for persist "
         "handlers); raise stash_capacity or send fewer commands at once"
