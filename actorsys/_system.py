@@ -110,8 +110,15 @@ class ActorSystem:
         self._guardian = ActorCell(self, None, "user", lambda: _Guardian(strategy))
         self._guardian._post_system((_Sys.CREATE,))
         self._state = "running"
-        for extension in self._extensions:
-            await extension.start(self)
+        started: list[Extension] = []
+        try:
+            for extension in self._extensions:
+                await extension.start(self)
+                started.append(extension)
+        except BaseException:
+            self._extensions = started  # shut down what did start, then say why it could not
+            await self.shutdown()
+            raise
         self.log.debug("actor_system_started")
         return self
 

@@ -67,6 +67,7 @@ class Persistence(Extension):
             self.snapshot_store = open_snapshot_store(snapshot_store)
         else:
             self.snapshot_store = snapshot_store
+        self._refuse_closed_stores()
         self.serializer = serializer if serializer is not None else default_serializer
         self._writers: dict[str, ActorRef] = {}
         self._flush_requests: list[_Engine] = []
@@ -92,7 +93,22 @@ class Persistence(Extension):
         return extension
 
     async def start(self, system: ActorSystem) -> None:
+        if self._closed:
+            raise PersistenceConfigError(
+                f"this Persistence extension was closed with its actor system; give actor system "
+                f"{system.name!r} a new Persistence(...) (with a new journal instance)"
+            )
+        self._refuse_closed_stores()
         self._loop = asyncio.get_running_loop()
+
+    def _refuse_closed_stores(self) -> None:
+        """Closing a journal or snapshot store is final: say so now, not at the first persist."""
+        for role, store in (("journal", self.journal), ("snapshot store", self.snapshot_store)):
+            if getattr(store, "closed", False):
+                raise PersistenceConfigError(
+                    f"this {role} was closed ({store!r}); create a new instance for this "
+                    "actor system (closing is final)"
+                )
 
     async def close(self) -> None:
         """Wait for writes in flight, then close the journal and the snapshot store (each step

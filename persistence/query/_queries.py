@@ -262,5 +262,5 @@ class EventQueries:
             tags = tuple(tags)
         return [
             EventEnvelope(offset, persistence_id, sequence_nr, event, timestamp, tags)
-            for event in self._serializer.decode(manifest, payload, persistence_id)
+            for event in self._serializer.decode(manifest, payload, persistence_id, sequence_nr)
         ]
