@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import persistence.query
-from persistence import JournalClosedError, PersistenceConfigError
+from persistence import JournalClosedError, PersistenceConfigError, SerializationError
 from persistence.journal import Journal, PersistentRecord, ReadJournal
 from persistence.journal._memory import InMemoryJournal
 from persistence.journal._sqlite import SqliteJournal
@@ -747,3 +747,12 @@ async def test_an_async_handler_is_awaited_before_the_next_event(
         await projection.caught_up()
 
     assert order == ["start 1", "end 1", "start 2", "end 2"]
+
+
+async def test_an_undecodable_stored_event_fails_the_query_naming_its_id_and_sequence_nr(
+    journal: Any, queries: EventQueries
+) -> None:
+    good = record("a", 1)
+    await write(journal, good, good._replace(sequence_nr=2, payload=b"\xc1"))  # 0xc1: never used
+    with pytest.raises(SerializationError, match=r"\(persistence_id='a', sequence_nr=2\)"):
+        await collect(queries.current_events_by_persistence_id("a"))
