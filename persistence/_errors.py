@@ -24,8 +24,10 @@ Every error class of the package sits in this tree (a test compares it with the 
     ├── MaxUnconfirmedMessagesExceededError
     │                                at-least-once delivery has too many unconfirmed messages
     │                                (defined in persistence._at_least_once)
-    └── OffsetStoreError             a projection's offset store failed (defined in
-                                     persistence.query._offset_store)
+    ├── OffsetStoreError             a projection's offset store failed (defined in
+    │                                persistence.query._offset_store)
+    └── ProjectionStoppedError       a projection stopped while caught_up() waited for it
+                                     (defined in persistence.query._projection)
 """
 
 from __future__ import annotations
