@@ -89,6 +89,7 @@ class ActorSystem:
         self._state = "new"
         self._shutdown_task: asyncio.Task[None] | None = None
         self._terminated: asyncio.Future[None] | None = None
+        self._system_tasks: set[asyncio.Task[Any]] = set()
         self._dead_letter_count = 0
         self._dead_letter_window = 0.0
         self._dead_letters_suppressed = 0
@@ -166,6 +167,8 @@ class ActorSystem:
         started = time.monotonic()
         guardian.stop(guardian.ref)
         await guardian.termination()
+        while self._system_tasks:  # background work of libraries (actorsys.runtime)
+            await asyncio.wait(list(self._system_tasks))
         for extension in reversed(self._extensions):
             try:
                 await extension.close()
@@ -231,6 +234,24 @@ class ActorSystem:
         return sum(1 for _ in guardian.iter_descendants()) if guardian is not None else 0
 
     # ------------------------------------------------------------------ internals
+
+    def _spawn_system_task(
+        self, coroutine: Coroutine[Any, Any, Any], name: str | None
+    ) -> asyncio.Task[Any]:
+        if self._state == "new":
+            coroutine.close()
+            raise ActorSystemError(f"actor system {self.name!r} was never started")
+        task = self._loop.create_task(coroutine, name=name)
+        self._system_tasks.add(task)
+        task.add_done_callback(self._system_task_done)
+        return task
+
+    def _system_task_done(self, task: asyncio.Task[Any]) -> None:
+        self._system_tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self.log.error(
+                "system_task_failed", task=task.get_name(), error=repr(error), exc_info=error
+            )
 
     def _guardian_failed(self, error: Exception) -> None:
         self.log.error("escalation_reached_root", error=repr(error), exc_info=error)

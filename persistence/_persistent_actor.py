@@ -26,8 +26,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Literal, TypeVar
 
-from actorsys import Actor, ActorContext, Cancellable, Clock
-from actorsys._ref import _PromiseRef
+from actorsys import Actor, ActorContext, Cancellable, Clock, runtime
 from persistence._completion import Completion
 from persistence._errors import (
     DeleteEventsOutOfRangeError,
@@ -203,7 +202,7 @@ class _Engine:
         self.extension = Persistence.of(context.system)
         self.journal = self.extension.journal
         self.serializer = self.extension.serializer
-        self.loop = context._loop
+        self.loop = runtime.event_loop(context.system)
         self.clock = context.system.clock
         self.writer_id = uuid.uuid4().hex
         self.phase = _Phase.NOT_STARTED
@@ -273,7 +272,7 @@ class _Engine:
         """
         if before is not None:
             await before
-        if self.context._stopping():
+        if runtime.is_stopping(self.context):
             return  # stopped before its recovery began (a later stop cancels it, see the cell)
         self.phase = _Phase.RECOVERING
         self.extension.claim(self.persistence_id, self.context.ref)
@@ -422,7 +421,7 @@ class _Engine:
         try:
             self.actor.on_recovery_failure(error, message)
         finally:
-            self.context._stop_for(error)
+            runtime.stop_for(self.context, error)
 
     # ------------------------------------------------------------------ persisting
 
@@ -446,7 +445,7 @@ class _Engine:
         records: list[PersistentRecord] = []
         cause: BaseException | None = None
         pending = self.pending
-        envelope = self.context._current
+        envelope = runtime.current_envelope(self.context)
         for index, event in enumerate(events):
             self.sequence_nr += 1
             if cause is None:
@@ -499,7 +498,13 @@ class _Engine:
             self.phase = _Phase.PERSISTING
         self.pending.append(
             _Entry(
-                event, handler, 0, stashing, completion, last=True, envelope=self.context._current
+                event,
+                handler,
+                0,
+                stashing,
+                completion,
+                last=True,
+                envelope=runtime.current_envelope(self.context),
             )
         )
         return completion
@@ -624,17 +629,16 @@ class _Engine:
         handler = entry.handler
         assert handler is not None
         context = self.context
-        current, context._current = context._current, entry.envelope
+        current = runtime.current_envelope(context)
+        runtime.set_current_envelope(context, entry.envelope)
         try:
             handler(entry.event)
         except Exception as error:
             entry.completion.fail(error)  # whoever awaits this persist learns why
-            sender = entry.envelope[1]
-            if isinstance(sender, _PromiseRef):
-                sender.fail(error)  # and so does whoever asked for the command
+            runtime.fail_ask(entry.envelope[1], error)  # and whoever asked for the command
             raise
         finally:
-            context._current = current
+            runtime.set_current_envelope(context, current)
 
     def _persist_failed(self, cause: BaseException, entry: _Entry) -> None:
         self.phase = _Phase.STOPPED
@@ -643,7 +647,7 @@ class _Engine:
         finally:
             entry.completion.fail(cause)
             self._fail_pending(cause)
-            self.context._stop_for(cause)
+            runtime.stop_for(self.context, cause)
 
     def _fail_pending(self, error: BaseException) -> None:
         while self.pending:
@@ -659,11 +663,11 @@ class _Engine:
         if self.stashing_pending == 0 and self.phase is _Phase.PERSISTING:
             self.phase = _Phase.RUNNING
         if self.phase is _Phase.RUNNING and self.stash:
-            self.context._prepend([self.stash.popleft()])
+            runtime.prepend(self.context, [self.stash.popleft()])
 
     async def command_done(self, pending: Awaitable[None]) -> None:
         """Await an async command handler, then let the next stashed command in."""
-        self.awaiting = self.context._current
+        self.awaiting = runtime.current_envelope(self.context)
         try:
             await pending
         finally:
@@ -675,16 +679,18 @@ class _Engine:
     def stash_command(self) -> None:
         actor = self.actor
         if self.phase is _Phase.STOPPED:
-            current = self.context._current
-            self.context.system._dead_letter(current[0], current[1], self.context.ref)
+            self._dead_letter_current()
             return
         if len(self.stash) >= actor.stash_capacity:
             if actor.stash_overflow == "fail":
                 raise StashOverflowError(self.persistence_id, actor.stash_capacity)
-            current = self.context._current
-            self.context.system._dead_letter(current[0], current[1], self.context.ref)
+            self._dead_letter_current()
             return
-        self.stash.append(self.context._current)
+        self.stash.append(runtime.current_envelope(self.context))
+
+    def _dead_letter_current(self) -> None:
+        message, sender = runtime.current_envelope(self.context)
+        runtime.publish_dead_letter(self.context.system, message, sender, self.context.ref)
 
     def stopped(self) -> None:
         """The incarnation ended (stop or restart): stashed commands go back to the mailbox, from
@@ -692,7 +698,7 @@ class _Engine:
         self.phase = _Phase.STOPPED
         self.extension.release(self.persistence_id, self.context.ref)
         stash, self.stash = self.stash, deque()
-        self.context._prepend(list(stash))
+        runtime.prepend(self.context, stash)
 
     # ------------------------------------------------------------------ snapshots, deletes
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import logging
 import os
 import shlex
 import sys
@@ -23,7 +24,6 @@ from typing import Any, Protocol
 
 import actorsys
 from actorsys import ActorSystem, AskTimeoutError, DeadLetter
-from actorsys._logging import get_logger
 from examples._logging import configure_logging
 from examples.client.domain import (
     CLIENT_ID_RULE,
@@ -70,7 +70,7 @@ ASK_TIMEOUT = 5.0
 MAX_LINE_LENGTH = 10_000
 """Longer lines are refused before parsing (no command needs a thousandth of it)."""
 
-log = get_logger("examples.client")
+log = logging.getLogger("examples.client")
 
 
 class ShellJournal(Journal, ReadJournal, Protocol):
@@ -204,7 +204,7 @@ class ClientShell:
             return f"error: {error}"
         except Exception as error:
             # a bug, not bad input: the user gets one line, --verbose logs the traceback
-            log.error("command_failed", command=name, exc_info=error)
+            log.error("command_failed command=%r", name, exc_info=error)
             return (
                 f"error: {name} failed unexpectedly ({type(error).__name__}: {error}); "
                 "run the shell with --verbose to log the details"

@@ -3,10 +3,9 @@ never registered start no actor and store nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -191,7 +190,7 @@ async def test_a_line_over_the_limit_is_refused_and_long_words_are_shown_cut_sho
 
 
 async def test_an_unexpected_error_is_one_line_logged_with_its_traceback_and_the_shell_goes_on(
-    shell: ClientShell, monkeypatch: pytest.MonkeyPatch, logs: list[MutableMapping[str, Any]]
+    shell: ClientShell, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def broken(args: list[str]) -> str:
         raise RuntimeError("boom")
@@ -201,8 +200,10 @@ async def test_an_unexpected_error_is_one_line_logged_with_its_traceback_and_the
         "error: stats failed unexpectedly (RuntimeError: boom); "
         "run the shell with --verbose to log the details"
     )
-    failures = [entry for entry in logs if entry["event"] == "command_failed"]
-    assert len(failures) == 1
-    assert failures[0]["command"] == "stats"
-    assert isinstance(failures[0]["exc_info"], RuntimeError)
+    failures = [r for r in caplog.records if r.name == "examples.client"]
+    assert [(r.levelname, r.getMessage()) for r in failures] == [
+        ("ERROR", "command_failed command='stats'")
+    ]
+    assert failures[0].exc_info is not None
+    assert isinstance(failures[0].exc_info[1], RuntimeError)
     assert await shell.execute("show 9") == NO_CLIENT_9

@@ -1,0 +1,176 @@
+"""actorsys.runtime: the API for libraries built on actorsys, and the rule that they use it
+instead of the runtime's private names."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actorsys import Actor, ActorDeadError, ActorSystem, ActorSystemError, DeadLetter, runtime
+from actorsys.testing import TestProbe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRIVATE_REACH = re.compile(
+    r"\bactorsys\._[a-z]|\bcontext\._[a-z]|\bsystem\._[a-z]|\._current\b|\._prepend\b"
+)
+
+
+@pytest.mark.parametrize("package", ["persistence", "examples", "cluster"])
+def test_libraries_built_on_actorsys_use_only_its_public_and_runtime_names(package: str) -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if PRIVATE_REACH.search(line.split("#", 1)[0])
+    ]
+    assert found == []
+
+
+class Gate(Actor):
+    """Holds messages back while closed; "open" puts them in front of the mailbox, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[runtime.Envelope] | None = []
+
+    def receive(self, message: Any) -> None:
+        if message == "envelope":
+            self.context.sender.tell(runtime.current_envelope(self.context))
+        elif message == "open":
+            held, self.held = self.held or [], None
+            runtime.prepend(self.context, held)
+        elif self.held is not None:
+            self.held.append(runtime.current_envelope(self.context))
+        else:
+            self.context.sender.tell(("got", message))
+
+
+async def test_the_current_envelope_is_the_message_and_its_sender(system: ActorSystem) -> None:
+    probe = TestProbe(system)
+    system.spawn(Gate).tell("envelope", probe.ref)
+    await probe.expect_message(("envelope", probe.ref))
+
+
+async def test_prepended_envelopes_run_before_later_mail_in_order_with_their_senders(
+    system: ActorSystem,
+) -> None:
+    first, second, later = TestProbe(system), TestProbe(system), TestProbe(system)
+    ref = system.spawn(Gate)
+    ref.tell(1, first.ref)
+    ref.tell(2, second.ref)
+    ref.tell("open")
+    ref.tell(3, later.ref)
+    got = []
+    for probe in (first, second, later):
+        got.append(await probe.receive())
+    assert got == [("got", 1), ("got", 2), ("got", 3)]
+
+
+class Deferred(Actor):
+    """Answers an earlier message later, as that message's sender sees it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: runtime.Envelope | None = None
+
+    def receive(self, message: Any) -> None:
+        if message == "keep":
+            self.kept = runtime.current_envelope(self.context)
+        elif message == "answer":
+            assert self.kept is not None
+            previous = runtime.current_envelope(self.context)
+            runtime.set_current_envelope(self.context, self.kept)
+            try:
+                self.context.sender.tell("answered later")
+            finally:
+                runtime.set_current_envelope(self.context, previous)
+            self.context.sender.tell("answered now")
+
+
+async def test_a_handler_run_for_an_earlier_message_answers_that_messages_sender(
+    system: ActorSystem,
+) -> None:
+    early, late = TestProbe(system), TestProbe(system)
+    ref = system.spawn(Deferred)
+    ref.tell("keep", early.ref)
+    ref.tell("answer", late.ref)
+    await early.expect_message("answered later")
+    await late.expect_message("answered now")
+
+
+class Failing(Actor):
+    def receive(self, message: Any) -> None:
+        sender = self.context.sender
+        if message == "refuse":
+            self.context.sender.tell(runtime.fail_ask(sender, LookupError("no such entity")))
+        elif message == "stop":
+            runtime.stop_for(self.context, LookupError("the shard moved"))
+            self.context.sender.tell(runtime.is_stopping(self.context))
+
+
+async def test_fail_ask_fails_an_ask_and_leaves_other_senders_alone(system: ActorSystem) -> None:
+    ref = system.spawn(Failing)
+    with pytest.raises(LookupError, match="no such entity"):
+        await ref.ask("refuse", timeout=5)
+    probe = TestProbe(system)
+    ref.tell("refuse", probe.ref)
+    await probe.expect_message(False)
+
+
+async def test_stop_for_stops_the_actor_and_later_asks_name_the_cause(
+    system: ActorSystem,
+) -> None:
+    probe = TestProbe(system)
+    ref = system.spawn(Failing, "failing")
+    ref.tell("stop", probe.ref)
+    await probe.expect_message(True)  # stopping as soon as stop_for was called
+    await system.stop(ref)
+    with pytest.raises(ActorDeadError, match=r"^actor /user/failing has stopped: LookupError"):
+        ref.ask("stop", timeout=5)
+
+
+async def test_a_published_dead_letter_reaches_the_event_stream(system: ActorSystem) -> None:
+    probe = TestProbe(system)
+    system.event_stream.subscribe(probe.ref, DeadLetter)
+    ref = system.spawn(Failing)
+    runtime.publish_dead_letter(system, "lost", None, ref)
+    await probe.expect_message(DeadLetter("lost", None, ref))
+
+
+async def test_shutdown_waits_for_system_tasks_and_logs_their_failures(
+    logs: list[dict[str, Any]],
+) -> None:
+    finished: list[str] = []
+
+    async def work(name: str, fail: bool) -> None:
+        for _ in range(5):
+            await asyncio.sleep(0)
+        finished.append(name)
+        if fail:
+            raise RuntimeError(f"{name} broke")
+
+    async with ActorSystem("tasks") as system:
+        assert runtime.event_loop(system) is asyncio.get_running_loop()
+        runtime.spawn_system_task(system, work("flush", False), name="flush")
+        runtime.spawn_system_task(system, work("compact", True), name="compact")
+    assert sorted(finished) == ["compact", "flush"]
+    assert [(e["event"], e["task"]) for e in logs if e["event"] == "system_task_failed"] == [
+        ("system_task_failed", "compact")
+    ]
+
+
+async def test_a_system_that_never_started_has_no_loop_and_takes_no_tasks() -> None:
+    system = ActorSystem("idle")
+    with pytest.raises(ActorSystemError, match="was never started"):
+        runtime.event_loop(system)
+
+    async def nothing() -> None:
+        return None
+
+    with pytest.raises(ActorSystemError, match="was never started"):
+        runtime.spawn_system_task(system, nothing())
