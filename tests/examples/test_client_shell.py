@@ -241,6 +241,12 @@ def test_without_verbose_a_crash_logs_one_line_and_with_verbose_its_traceback() 
     assert "examples.client.entity.SimulatedCrash: crash requested from the shell" in verbose.stderr
 
 
+def _sigint_by_default() -> None:
+    """In the child: SIGINT as Python expects it (a parent started from a background job may
+    have it ignored, which the child would inherit)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_while_the_piped_shell_waits_for_input_ends_it_at_once() -> None:
     """SIGINT with the input still open: exit status 130, no traceback, no wait for more input."""
     shell = subprocess.Popen(
@@ -250,24 +256,24 @@ def test_ctrl_c_while_the_piped_shell_waits_for_input_ends_it_at_once() -> None:
         stderr=subprocess.PIPE,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=_sigint_by_default,  # noqa: PLW1509 - only a signal disposition, no locks
     )
-    assert shell.stdin is not None
-    assert shell.stdout is not None
-    assert shell.stderr is not None
-    try:
-        shell.stdin.write(b"stats\n")
-        shell.stdin.flush()
-        assert shell.stdout.readline() == (
-            b"clients running: 0, events stored: 0, read-side offset: 0, dead letters: 0\n"
-        )
-        shell.send_signal(signal.SIGINT)
-        assert shell.wait(timeout=30) == 130
-    finally:
-        shell.kill()
-        shell.stdin.close()
-        shell.stdout.close()
-    assert shell.stderr.read() == b""
-    shell.stderr.close()
+    with shell:
+        assert shell.stdin is not None
+        assert shell.stdout is not None
+        assert shell.stderr is not None
+        try:
+            shell.stdin.write(b"stats\n")
+            shell.stdin.flush()
+            assert shell.stdout.readline() == (
+                b"clients running: 0, events stored: 0, read-side offset: 0, dead letters: 0\n"
+            )
+            shell.send_signal(signal.SIGINT)
+            assert shell.wait(timeout=30) == 130
+        finally:
+            shell.kill()
+            shell.wait()
+        assert shell.stderr.read() == b""
 
 
 def test_journal_url_options_do_not_leak_into_the_snapshot_view_or_history_paths(

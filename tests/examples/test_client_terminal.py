@@ -201,6 +201,7 @@ class Terminal:
         )
         os.close(slave)
         self.screen = b""
+        self.seen = 0  # how much of ``text`` earlier waits have consumed
 
     def type(self, text: str) -> None:
         os.write(self.master, text.encode())
@@ -211,8 +212,9 @@ class Terminal:
         return _CONTROL_SEQUENCE.sub("", self.screen.decode("utf-8", "replace"))
 
     def wait_for(self, text: str, timeout: float = 30.0) -> None:
-        """Read the terminal until ``text`` shows up after what was already seen."""
-        start = len(self.text)
+        """Read the terminal until ``text`` shows up after what earlier waits matched (it may
+        have arrived in the same read as their text)."""
+        start = self.seen
         deadline = time.monotonic() + timeout
         while text not in self.text[start:]:
             remaining = deadline - time.monotonic()
@@ -223,7 +225,9 @@ class Terminal:
                     self.screen += os.read(self.master, 65536)
                 except OSError:  # the shell exited and closed the terminal
                     break
-        assert text in self.text[start:], self.text
+        found = self.text.find(text, start)
+        assert found >= 0, self.text
+        self.seen = found + len(text)
 
     def close(self) -> None:
         self.process.kill()
