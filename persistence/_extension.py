@@ -19,7 +19,7 @@ from persistence.serialization import Serializer, default_serializer
 from persistence.snapshot._protocol import SnapshotStore
 
 if TYPE_CHECKING:
-    from persistence._persistent_actor import _Engine, _InFlight
+    from persistence._engine import _Engine, _InFlight
 
 log = get_logger("persistence")
 

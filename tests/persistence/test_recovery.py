@@ -363,7 +363,7 @@ async def test_a_long_replay_logs_its_progress(
         ref.tell(Append(item), probe.ref)
         await probe.expect_message(Stored(item, "abc".index(item) + 1))
     await system.stop(ref)
-    monkeypatch.setattr("persistence._persistent_actor._PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr("persistence._recovering._PROGRESS_INTERVAL", 0.0)
 
     await start_log(system, probe, "progress")
 
