@@ -5,6 +5,10 @@ Configure it once per actor system, then write ``PersistentActor`` subclasses::
     async with ActorSystem("bank", extensions=[Persistence("sqlite:data/bank.db",
                                                            "sqlite:data/bank.db")]) as system:
         account = system.spawn(lambda: Account("acc-1"))
+
+Journal and snapshot-store URLs go through a registry of schemes (``memory:``, ``sqlite:``,
+``file:`` built in) that backends add to with :func:`register_journal_scheme` and
+:func:`register_snapshot_store_scheme`.
 """
 
 from persistence._at_least_once import (
@@ -46,6 +50,12 @@ from persistence._messages import (
 )
 from persistence._persistent_actor import PersistentActor
 from persistence._recovery import Recovery, RetentionPolicy
+from persistence._urls import (
+    open_journal,
+    open_snapshot_store,
+    register_journal_scheme,
+    register_snapshot_store_scheme,
+)
 from persistence.serialization import Serializer, default_serializer, event_type
 from persistence.snapshot._protocol import SnapshotMetadata, SnapshotSelectionCriteria
 
@@ -89,4 +99,8 @@ __all__ = [
     "UnknownManifestError",
     "default_serializer",
     "event_type",
+    "open_journal",
+    "open_snapshot_store",
+    "register_journal_scheme",
+    "register_snapshot_store_scheme",
 ]
