@@ -9,14 +9,18 @@ Configure it once per actor system, then write ``PersistentActor`` subclasses::
 Journal and snapshot-store URLs go through a registry of schemes (``memory:``, ``sqlite:``,
 ``file:`` built in) that backends add to with :func:`register_journal_scheme` and
 :func:`register_snapshot_store_scheme`.
+
+The names that need the actor system (``PersistentActor``, ``Persistence``, at-least-once
+delivery) are imported on first use: importing :mod:`persistence.journal`,
+:mod:`persistence.snapshot`, :mod:`persistence.serialization` or :mod:`persistence.query` does
+not import :mod:`actorsys`.
 """
 
-from persistence._at_least_once import (
-    AtLeastOnceDelivery,
-    MaxUnconfirmedMessagesExceededError,
-    UnconfirmedDelivery,
-    UnconfirmedWarning,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from persistence._completion import Completion
 from persistence._errors import (
     DeleteEventsOutOfRangeError,
@@ -37,7 +41,6 @@ from persistence._errors import (
     StashOverflowError,
     UnknownManifestError,
 )
-from persistence._extension import Persistence
 from persistence._messages import (
     DeleteEventsFailure,
     DeleteEventsSuccess,
@@ -48,7 +51,7 @@ from persistence._messages import (
     SaveSnapshotSuccess,
     SnapshotOffer,
 )
-from persistence._persistent_actor import PersistentActor
+from persistence._public import expose
 from persistence._recovery import Recovery, RetentionPolicy
 from persistence._urls import (
     open_journal,
@@ -58,6 +61,16 @@ from persistence._urls import (
 )
 from persistence.serialization import Serializer, default_serializer, event_type
 from persistence.snapshot._protocol import SnapshotMetadata, SnapshotSelectionCriteria
+
+if TYPE_CHECKING:
+    from persistence._at_least_once import (
+        AtLeastOnceDelivery,
+        MaxUnconfirmedMessagesExceededError,
+        UnconfirmedDelivery,
+        UnconfirmedWarning,
+    )
+    from persistence._extension import Persistence
+    from persistence._persistent_actor import PersistentActor
 
 __all__ = [
     "AtLeastOnceDelivery",
@@ -104,3 +117,30 @@ __all__ = [
     "register_journal_scheme",
     "register_snapshot_store_scheme",
 ]
+
+# The names whose modules import actorsys, and those modules: imported on first use (PEP 562).
+_NEED_ACTORS = {
+    "AtLeastOnceDelivery": "persistence._at_least_once",
+    "MaxUnconfirmedMessagesExceededError": "persistence._at_least_once",
+    "Persistence": "persistence._extension",
+    "PersistentActor": "persistence._persistent_actor",
+    "UnconfirmedDelivery": "persistence._at_least_once",
+    "UnconfirmedWarning": "persistence._at_least_once",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _NEED_ACTORS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # imported once: later lookups do not come here
+    expose(__name__, globals(), [name])
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_NEED_ACTORS})
+
+
+expose(__name__, globals(), __all__)

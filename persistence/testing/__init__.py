@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from persistence._public import expose
 from persistence.journal._memory import InMemoryJournal
 from persistence.snapshot._memory import InMemorySnapshotStore
 from persistence.testing._faults import TestJournal, TestSnapshotStore
@@ -49,4 +50,9 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
+    expose(__name__, {name: value}, [name])
+    return value
+
+
+expose(__name__, globals(), __all__)
