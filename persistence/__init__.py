@@ -18,8 +18,7 @@ not import :mod:`actorsys`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from persistence._completion import Completion
 from persistence._errors import (
@@ -51,7 +50,7 @@ from persistence._messages import (
     SaveSnapshotSuccess,
     SnapshotOffer,
 )
-from persistence._public import expose
+from persistence._public import expose, import_on_first_use
 from persistence._recovery import Recovery, RetentionPolicy
 from persistence._urls import (
     open_journal,
@@ -128,15 +127,8 @@ _NEED_ACTORS = {
     "UnconfirmedWarning": "persistence._at_least_once",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _NEED_ACTORS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # imported once: later lookups do not come here
-    expose(__name__, globals(), [name])
-    return value
+if not TYPE_CHECKING:  # type checkers see the imports above (a __getattr__ would hide typos)
+    __getattr__ = import_on_first_use(__name__, _NEED_ACTORS)
 
 
 def __dir__() -> list[str]:

@@ -1,11 +1,14 @@
-"""Public names show their public module: what each public package's ``__init__`` calls."""
+"""How public packages present their names: the public module, and imports on first use."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-__all__ = ["expose"]
+__all__ = ["expose", "import_on_first_use"]
 
 
 def expose(package: str, namespace: Mapping[str, object], names: Iterable[str]) -> None:
@@ -26,3 +29,20 @@ def expose(package: str, namespace: Mapping[str, object], names: Iterable[str]) 
             and obj.__module__.startswith(private)
         ):
             obj.__module__ = package
+
+
+def import_on_first_use(package: str, modules: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) for ``package``: each name of ``modules`` is imported
+    from its module when first asked for, exposed (:func:`expose`) and kept in the package."""
+    namespace = sys.modules[package].__dict__
+
+    def __getattr__(name: str) -> Any:
+        module = modules.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        namespace[name] = value  # later lookups do not come here
+        expose(package, namespace, [name])
+        return value
+
+    return __getattr__

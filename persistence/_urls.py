@@ -187,22 +187,47 @@ def _no_options(url: str, kind: str, options: dict[str, str]) -> None:
         )
 
 
+def _memory(url: str, schemes: _Schemes[S]) -> None:
+    """Check a ``memory:`` URL."""
+    _no_options(url, schemes.kind, _split(url, schemes)[1])
+
+
+def _sqlite(url: str, schemes: _Schemes[S]) -> tuple[str, Synchronous]:
+    """The path and ``synchronous`` mode of a ``sqlite:`` URL."""
+    path, options = _split(url, schemes)
+    synchronous = _option(url, schemes.kind, options, "synchronous", _SYNCHRONOUS)
+    return path, cast("Synchronous", synchronous)
+
+
 # Each backend is imported by its factory: it pulls in its dependencies only when it is used.
 
 
 def _memory_journal(url: str) -> Journal:
     from persistence.journal._memory import InMemoryJournal
 
-    _no_options(url, "journal", _split(url, _JOURNALS)[1])
+    _memory(url, _JOURNALS)
     return InMemoryJournal()
+
+
+def _memory_snapshot_store(url: str) -> SnapshotStore:
+    from persistence.snapshot._memory import InMemorySnapshotStore
+
+    _memory(url, _SNAPSHOT_STORES)
+    return InMemorySnapshotStore()
 
 
 def _sqlite_journal(url: str) -> Journal:
     from persistence.journal._sqlite import SqliteJournal
 
-    path, options = _split(url, _JOURNALS)
-    synchronous = _option(url, "journal", options, "synchronous", _SYNCHRONOUS)
-    return SqliteJournal(path, synchronous=cast("Synchronous", synchronous))
+    path, synchronous = _sqlite(url, _JOURNALS)
+    return SqliteJournal(path, synchronous=synchronous)
+
+
+def _sqlite_snapshot_store(url: str) -> SnapshotStore:
+    from persistence.snapshot._sqlite import SqliteSnapshotStore
+
+    path, synchronous = _sqlite(url, _SNAPSHOT_STORES)
+    return SqliteSnapshotStore(path, synchronous=synchronous)
 
 
 def _file_journal(url: str) -> Journal:
@@ -211,21 +236,6 @@ def _file_journal(url: str) -> Journal:
     path, options = _split(url, _JOURNALS)
     fsync = _option(url, "journal", options, "fsync", _FSYNC)
     return FileJournal(path, fsync=cast("FsyncMode", fsync))
-
-
-def _memory_snapshot_store(url: str) -> SnapshotStore:
-    from persistence.snapshot._memory import InMemorySnapshotStore
-
-    _no_options(url, "snapshot store", _split(url, _SNAPSHOT_STORES)[1])
-    return InMemorySnapshotStore()
-
-
-def _sqlite_snapshot_store(url: str) -> SnapshotStore:
-    from persistence.snapshot._sqlite import SqliteSnapshotStore
-
-    path, options = _split(url, _SNAPSHOT_STORES)
-    synchronous = _option(url, "snapshot store", options, "synchronous", _SYNCHRONOUS)
-    return SqliteSnapshotStore(path, synchronous=cast("Synchronous", synchronous))
 
 
 def _file_snapshot_store(url: str) -> SnapshotStore:
