@@ -294,7 +294,8 @@ class ActorSystem:
 
 
 def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = True) -> T:
-    """Run ``main`` to completion on a new event loop (uvloop when installed)."""
+    """Run ``main`` to completion on a new event loop: uvloop's where it is installed (a
+    dependency only on platforms where it builds), else (or with ``use_uvloop=False``) asyncio's."""
     loop_factory = None
     if use_uvloop:
         try:

@@ -6,8 +6,9 @@
     python -m persistence dump URL PERSISTENCE_ID  the id's events as JSON lines
     python -m persistence verify URL               check every record's checksum
 
-URLs as for :func:`persistence._urls.open_journal`: ``file:DIR`` (a
-:class:`~persistence.journal.FileJournal` directory) or ``sqlite:PATH``.
+URLs as for :func:`persistence.open_journal`: ``file:DIR`` (a
+:class:`~persistence.journal.FileJournal` directory), ``sqlite:PATH``, or a scheme a backend
+registered (:func:`persistence.register_journal_scheme`; ``verify`` knows the built-in files only).
 Exit status: 0 on success, 1 when ``verify`` finds damage, 2 on any other error (one line on
 stderr).
 
@@ -46,7 +47,7 @@ class CliError(Exception):
 def _locate(url: str) -> tuple[Journal, str, str]:
     """The (not yet opened) journal behind ``url``, its scheme and path. The journal must
     already exist: the CLI never creates one, and opens it read-only (no lock, no new file)."""
-    journal = open_journal(url)  # checks the URL; touches nothing
+    journal = open_journal(url)  # any registered scheme; checks the URL; touches nothing
     scheme, _, rest = url.partition(":")
     path = rest.partition("?")[0]
     if scheme == "memory":
@@ -111,6 +112,11 @@ def _verify(url: str, out: TextIO) -> int:
     _, scheme, path = _locate(url)
     if scheme == "sqlite":
         return _verify_sqlite(path, out)
+    if scheme != "file":
+        raise CliError(
+            f"verify checks file: and sqlite: journals only, not {scheme}: ({url!r}); check it "
+            "with its backend's own tools"
+        )
     scan = JournalScan(path)
     records = events = deletions = 0
     ids: set[str] = set()

@@ -1,9 +1,12 @@
-"""One SQLite connection living on aiosqlite's worker thread, shared by the SQLite journal and
-snapshot store.
+"""One SQLite connection living on a worker thread of its own, shared by the SQLite journal,
+snapshot store and offset store.
 
-Every awaited aiosqlite call is one hop to its thread and back (tens of microseconds), so the
-stores run each whole operation (``BEGIN`` ... ``COMMIT``, or a page of a query) as one plain
-function on that thread: :meth:`SqliteThread.run`.
+Every awaited call is one hop to that thread and back (tens of microseconds), so the stores run
+each whole operation (``BEGIN`` ... ``COMMIT``, or a page of a query) as one plain function on
+that thread: :meth:`SqliteThread.run`. The thread is ours rather than aiosqlite's: aiosqlite has
+no public way to run a function on its thread, and its public calls take one hop per statement
+(measured: 30-45% fewer sequential writes and small reads per second); a thread of our own with
+``loop.call_soon_threadsafe`` is as fast as aiosqlite's private entry point.
 
 Reading without writing (:func:`read_only_uri`): a ``mode=ro`` connection to a WAL database
 still creates the ``-wal`` and ``-shm`` files next to it (and leaves them behind), and fails on
@@ -15,14 +18,15 @@ SQLite then creates nothing and takes no locks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
+import threading
 import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any, Literal, TypeVar, cast, get_args
-
-import aiosqlite
 
 from persistence._errors import PersistenceError
 
@@ -73,14 +77,62 @@ def check_synchronous(synchronous: str) -> Synchronous:
     return cast(Synchronous, synchronous)
 
 
+_Call = tuple["asyncio.Future[Any] | None", Callable[..., Any], tuple[Any, ...]]
+"""``(future, fn, args)``: run ``fn(*args)`` on the thread, settle ``future`` (if any) with it."""
+
+
+class ThreadClosedError(Exception):
+    """A call reached a :class:`SqliteThread` after :meth:`SqliteThread.close`."""
+
+
+def _set_result(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():  # the caller may have been cancelled meanwhile
+        future.set_result(result)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+def _serve(calls: SimpleQueue[_Call | None]) -> None:
+    """The worker thread: run each call in turn, settle its future on its loop; stop at None."""
+    outcome: Callable[[asyncio.Future[Any], Any], None]
+    while (call := calls.get()) is not None:
+        future, fn, args = call
+        try:
+            outcome, value = _set_result, fn(*args)
+        except BaseException as exc:  # handed to the caller, whatever it is
+            outcome, value = _set_exception, exc
+        if future is not None:
+            # A closed loop raises RuntimeError: nobody waits for the outcome any more.
+            with contextlib.suppress(RuntimeError):
+                future.get_loop().call_soon_threadsafe(outcome, future, value)
+        del call, future, fn, args, value  # hold no result while waiting for the next call
+
+
 class SqliteThread:
-    """An open connection and the aiosqlite thread that owns it."""
+    """An open connection and the thread that owns it: every call runs there, in order."""
 
-    __slots__ = ("_conn", "_db")
+    __slots__ = ("_calls", "_closed", "_conn", "_worker")
 
-    def __init__(self, db: aiosqlite.Connection, conn: sqlite3.Connection) -> None:
-        self._db = db
+    def __init__(
+        self,
+        calls: SimpleQueue[_Call | None],
+        worker: threading.Thread,
+        conn: sqlite3.Connection,
+    ) -> None:
+        self._calls = calls
+        self._worker = worker
         self._conn = conn
+        self._closed = False
+
+    def __del__(self) -> None:
+        # Never closed (the store warns about that): close the connection on its thread, which
+        # then ends.
+        if not getattr(self, "_closed", True):
+            self._calls.put((None, sqlite3.Connection.close, (self._conn,)))
+            self._calls.put(None)
 
     @classmethod
     async def open(
@@ -98,7 +150,6 @@ class SqliteThread:
         All of it runs on the new connection's thread; failures raise ``sqlite3.Error`` or
         ``OSError``.
         """
-        opened: list[sqlite3.Connection] = []
 
         def connect() -> sqlite3.Connection:
             # PARSE_COLNAMES lets a query name a converter for one column ("x [converter]").
@@ -118,7 +169,6 @@ class SqliteThread:
                 conn.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
                 if read_only:
                     conn.execute("PRAGMA query_only = ON")
-                    opened.append(conn)
                     return conn
                 (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
                 if mode != "wal":
@@ -128,31 +178,43 @@ class SqliteThread:
             except BaseException:
                 conn.close()
                 raise
-            opened.append(conn)
             return conn
 
-        db = aiosqlite.Connection(connect, iter_chunk_size=64)
-        worker = db._thread
-        # aiosqlite's thread is not a daemon: a store the program forgot to close would keep the
-        # interpreter from exiting. Committed transactions are on disk either way.
-        worker.daemon = True
+        calls: SimpleQueue[_Call | None] = SimpleQueue()
+        # A daemon: a store the program forgot to close must not keep the interpreter from
+        # exiting. Committed transactions are on disk either way.
+        worker = threading.Thread(target=_serve, args=(calls,), name=f"sqlite {path}", daemon=True)
+        worker.start()
+        opened: asyncio.Future[sqlite3.Connection] = asyncio.get_running_loop().create_future()
+        calls.put((opened, connect, ()))
         try:
-            await db
+            conn = await opened
         except BaseException:
-            # aiosqlite stops its thread; wait for it, or it may call back into a closed loop.
-            worker.join(timeout=5)
+            calls.put(None)  # the thread ends once the open is over
             raise
-        return cls(db, opened[0])
+        return cls(calls, worker, conn)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(connection, *args)`` on the connection's thread: one hop for all of it."""
-        # aiosqlite has no public way to run a function on its thread (each public call is one
-        # hop); `_execute` is what all of them use. This is the only private use.
-        return cast(T, await self._db._execute(fn, self._conn, *args))  # type: ignore[no-untyped-call]
+        """Run ``fn(connection, *args)`` on the connection's thread: one hop for all of it.
+
+        Raises :class:`ThreadClosedError` after :meth:`close`.
+        """
+        if self._closed:
+            raise ThreadClosedError("the SQLite connection is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._calls.put((future, fn, (self._conn, *args)))
+        return await future
 
     async def close(self) -> None:
-        """Close the connection (SQLite checkpoints the WAL) and stop the thread."""
-        await self._db.close()
+        """Close the connection (SQLite checkpoints the WAL) once the calls before it are done,
+        and end the thread. Later calls raise :class:`ThreadClosedError`."""
+        if self._closed:
+            return
+        self._closed = True
+        closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._calls.put((closed, sqlite3.Connection.close, (self._conn,)))
+        self._calls.put(None)
+        await closed
 
 
 class LazySqlite:
@@ -284,10 +346,8 @@ class LazySqlite:
             return await thread.run(fn, *args)
         except (sqlite3.Error, OSError) as exc:
             raise self.error(operation, exc) from exc
-        except ValueError as exc:  # aiosqlite: "Connection closed" under our feet
-            if self.closed:
-                raise self.closed_error(operation) from exc
-            raise
+        except ThreadClosedError as exc:  # close() came first: only it closes the thread
+            raise self.closed_error(operation) from exc
 
     async def close(self, before_close: Callable[[], Awaitable[None]] | None = None) -> None:
         """Refuse new calls, await ``before_close()`` (e.g. pending writes), close the file.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -451,22 +452,51 @@ async def test_a_closed_sqlite_offset_store_raises_offset_store_error(tmp_path: 
     with pytest.raises(OffsetStoreError) as raised:
         await store.save("p", 2)
     assert str(raised.value) == (
-        f"cannot save the offset of projection 'p': sqlite offset store {where!r} is closed"
+        f"cannot save the offset of projection 'p': sqlite offset store {where!r} is closed; "
+        "create a new instance to use it again"
     )
     with pytest.raises(OffsetStoreError) as raised:
         await store.load("p")
     assert str(raised.value) == (
-        f"cannot load the offset of projection 'p': sqlite offset store {where!r} is closed"
+        f"cannot load the offset of projection 'p': sqlite offset store {where!r} is closed; "
+        "create a new instance to use it again"
     )
+
+
+async def test_a_sqlite_offset_store_opens_its_file_on_first_use_and_names_it_when_it_cannot(
+    tmp_path: Path,
+) -> None:
+    store = SqliteOffsetStore(tmp_path / "new" / "offsets.db")
+    assert repr(store) == f"<SqliteOffsetStore {str(tmp_path / 'new' / 'offsets.db')!r} not opened>"
+    assert not (tmp_path / "new").exists()
+    await store.save("p", 1)
+    assert (tmp_path / "new" / "offsets.db").is_file()
+    await store.close()
+
+    (tmp_path / "a-directory").mkdir()
+    broken = SqliteOffsetStore(tmp_path / "a-directory")
+    with pytest.raises(OffsetStoreError) as raised:
+        await broken.load("p")
+    assert str(raised.value) == (
+        f"cannot open sqlite offset store {str(tmp_path / 'a-directory')!r}: unable to open "
+        "database file"
+    )
+    await broken.close()
 
 
 async def test_an_unclosed_sqlite_offset_store_warns(tmp_path: Path) -> None:
     store = SqliteOffsetStore(tmp_path / "offsets.db")
     await store.load("p")
-    thread = store._thread
+    thread = store._db._thread
     assert thread is not None
 
-    with pytest.warns(ResourceWarning, match="was opened and never closed"):
+    with pytest.warns(
+        ResourceWarning,
+        match=re.escape(
+            f"sqlite offset store {str(tmp_path / 'offsets.db')!r} was opened and never closed: "
+            "await its close()"
+        ),
+    ):
         del store  # the last reference: CPython finalizes it here
     await thread.close()
 

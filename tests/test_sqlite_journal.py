@@ -249,14 +249,14 @@ async def test_an_opened_journal_that_is_never_closed_warns_when_collected(
     await journal.highest_sequence_nr("a")
     thread = journal._db._thread
     assert thread is not None
-    worker = thread._db._thread  # aiosqlite's thread, stopped when its connection is collected
+    worker = thread._worker  # the connection's thread, which ends when the journal is collected
     del thread
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         del journal
         gc.collect()
     worker.join(timeout=5)
-    await asyncio.sleep(0)  # its last callback into the loop
+    assert not worker.is_alive()
     messages = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert (
         f"sqlite journal {str(tmp_path / 'j.db')!r} was opened and never closed: await its close()"

@@ -1,5 +1,6 @@
 """Event journals: the plugin protocol and the bundled implementations."""
 
+from persistence._public import expose
 from persistence.journal._file import FileJournal
 from persistence.journal._memory import InMemoryJournal
 from persistence.journal._protocol import (
@@ -23,3 +24,5 @@ __all__ = [
     "SqliteJournal",
     "TaggedRecord",
 ]
+
+expose(__name__, globals(), __all__)

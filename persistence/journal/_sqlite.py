@@ -1,4 +1,4 @@
-"""A journal in one SQLite file (WAL mode), written through aiosqlite.
+"""A journal in one SQLite file (WAL mode), whose connection lives on a thread of its own.
 
 Schema::
 

@@ -36,6 +36,7 @@ from a query whose journal was closed.
 This package does not import :mod:`actorsys`.
 """
 
+from persistence._public import expose
 from persistence.query._envelope import EventEnvelope
 from persistence.query._offset_store import (
     InMemoryOffsetStore,
@@ -63,3 +64,5 @@ __all__ = [
     "ProjectionStoppedError",
     "SqliteOffsetStore",
 ]
+
+expose(__name__, globals(), __all__)

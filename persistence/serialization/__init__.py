@@ -25,7 +25,10 @@ persistence id), :class:`~persistence.UnknownManifestError` for a stored name th
 registered.
 """
 
+from persistence._public import expose
 from persistence.serialization._serializer import Serializer, default_serializer, event_type
 from persistence.serialization._wire import MAX_DEPTH
 
 __all__ = ["MAX_DEPTH", "Serializer", "default_serializer", "event_type"]
+
+expose(__name__, globals(), __all__)

@@ -1,5 +1,6 @@
 """Snapshot stores: the plugin protocol and the bundled implementations."""
 
+from persistence._public import expose
 from persistence.snapshot._file import FileSnapshotStore
 from persistence.snapshot._memory import InMemorySnapshotStore
 from persistence.snapshot._protocol import (
@@ -21,3 +22,5 @@ __all__ = [
     "SqliteSnapshotStore",
     "StoredSnapshot",
 ]
+
+expose(__name__, globals(), __all__)

@@ -1,4 +1,4 @@
-"""A snapshot store in a SQLite file (WAL mode), through aiosqlite.
+"""A snapshot store in a SQLite file (WAL mode), whose connection lives on a thread of its own.
 
 Schema::
 

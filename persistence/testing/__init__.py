@@ -12,9 +12,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from persistence._public import expose, import_on_first_use
 from persistence.journal._memory import InMemoryJournal
 from persistence.snapshot._memory import InMemorySnapshotStore
 from persistence.testing._faults import TestJournal, TestSnapshotStore
@@ -45,8 +45,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = import_on_first_use(__name__, _LAZY)
+
+
+expose(__name__, globals(), __all__)

@@ -21,7 +21,8 @@ def test_persistence_exports_exactly_its_public_names() -> None:
         "SnapshotMetadata", "SnapshotOffer", "SnapshotSelectionCriteria",
         "SnapshotStoreClosedError", "SnapshotStoreError", "StashOverflowError",
         "UnconfirmedDelivery", "UnconfirmedWarning", "UnknownManifestError",
-        "default_serializer", "event_type",
+        "default_serializer", "event_type", "open_journal", "open_snapshot_store",
+        "register_journal_scheme", "register_snapshot_store_scheme",
     ]  # fmt: skip
     assert all(hasattr(persistence, name) for name in persistence.__all__)
 
