@@ -25,7 +25,19 @@ persistence id), :class:`~persistence.UnknownManifestError` for a stored name th
 registered.
 """
 
-from persistence.serialization._serializer import Serializer, default_serializer, event_type
-from persistence.serialization._wire import MAX_DEPTH
+from persistence.serialization._serializer import (
+    ImplicitTypeNameWarning,
+    Serializer,
+    default_serializer,
+    event_type,
+)
+from persistence.serialization._wire import MAX_DEPTH, MAX_VERSION
 
-__all__ = ["MAX_DEPTH", "Serializer", "default_serializer", "event_type"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_VERSION",
+    "ImplicitTypeNameWarning",
+    "Serializer",
+    "default_serializer",
+    "event_type",
+]
