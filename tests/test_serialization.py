@@ -1093,8 +1093,9 @@ def test_failing_upcaster_is_a_serialization_error_naming_type_and_persistence_i
     serializer = Serializer()
     serializer.register(StreetChanged, "StreetChanged")
     serializer.add_upcaster("AddressChanged", lambda fields: [("StreetChanged", fields["road"])])
+    old = stored(AddressChanged, AddressChanged("s", "c"), "AddressChanged")
     with pytest.raises(SerializationError) as caught:
-        serializer.decode(*stored(AddressChanged, AddressChanged("s", "c"), "AddressChanged"), "client-1")
+        serializer.decode(*old, "client-1")
     assert str(caught.value) == (
         "upcaster for 'AddressChanged' failed (persistence_id='client-1'): KeyError: 'road'"
     )
