@@ -19,6 +19,7 @@ from actorsys import ActorSystem
 from persistence import Persistence, PersistentActor, SerializationError, UnknownManifestError
 from persistence.journal import SqliteJournal
 from persistence.serialization import MAX_VERSION, Serializer
+from tests.test_serialization import stored
 
 Fields = dict[str, Any]
 Pairs = list[tuple[str, Fields]]
@@ -35,13 +36,6 @@ class Counted:
     def __call__(self, fields: Fields) -> Pairs:
         self.calls.append(self.step)
         return self.upcast(fields)
-
-
-def stored(cls: type, obj: Any, name: str, version: int = 1) -> tuple[str, bytes]:
-    """Encode ``obj`` the way an older release of the application stored it."""
-    old = Serializer()
-    old.register(cls, name, version=version)
-    return old.encode(obj)
 
 
 # -- what was stored over the releases of a Deposited event ------------------------------------
