@@ -597,6 +597,7 @@ def test_registering_again_without_a_name_warns_again() -> None:
 
 
 def test_the_warning_can_be_silenced_by_its_category() -> None:
+    assert ImplicitTypeNameWarning.__module__ == "persistence.serialization"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warnings.filterwarnings("ignore", category=ImplicitTypeNameWarning)

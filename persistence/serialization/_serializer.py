@@ -38,6 +38,8 @@ class ImplicitTypeNameWarning(UserWarning):
     """A type was registered without a name, under its ``__qualname__``, which changes when the
     class is renamed or moved. Give the name explicitly (filter this category to silence it)."""
 
+    __module__ = "persistence.serialization"  # the name to filter by, as help() shows it
+
 
 _unpackb = msgpack.unpackb
 
