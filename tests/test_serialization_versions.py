@@ -383,12 +383,30 @@ def test_a_name_ending_in_a_hash_and_digits_is_refused_as_it_reads_as_a_version(
         Serializer().add_upcaster(name, to_cents)
 
 
-def test_a_versioned_upcaster_name_says_to_give_the_version_apart() -> None:
+def test_a_versioned_name_says_to_give_the_version_apart() -> None:
     with pytest.raises(SerializationError) as caught:
         Serializer().add_upcaster("Deposited#3", to_cents)
     assert str(caught.value) == (
-        "cannot add an upcaster for 'Deposited#3': a name never ends in '#' and digits; give the "
-        "version apart: add_upcaster('Deposited', upcaster, from_version=3)"
+        "cannot add an upcaster for 'Deposited#3': a name never ends in '#' and digits, which "
+        "manifests use for the schema version; give the version apart: "
+        "add_upcaster('Deposited', upcaster, from_version=3)"
+    )
+    with pytest.raises(SerializationError) as caught:
+        Serializer().register(Deposited, "Deposited#3")
+    assert str(caught.value) == (
+        "cannot register tests.test_serialization_versions.Deposited under 'Deposited#3': a name "
+        "never ends in '#' and digits, which manifests use for the schema version; register it "
+        "as 'Deposited', version=3"
+    )
+
+
+def test_a_name_ending_in_a_hash_and_digits_that_is_no_version_says_to_choose_another() -> None:
+    with pytest.raises(SerializationError) as caught:
+        Serializer().register(Deposited, "Deposited#01")
+    assert str(caught.value) == (
+        "cannot register tests.test_serialization_versions.Deposited under 'Deposited#01': a name "
+        "never ends in '#' and digits, which manifests use for the schema version; choose a name "
+        "without that ending"
     )
 
 

@@ -22,12 +22,17 @@ from persistence.serialization._nesting import (
     unpack,
 )
 from persistence.serialization._primitive import to_primitive
-from persistence.serialization._upcasting import Upcaster, Upcasters, check_version, reason
+from persistence.serialization._upcasting import (
+    Upcaster,
+    Upcasters,
+    check_name,
+    check_version,
+    reason,
+)
 from persistence.serialization._wire import (
     LEAF_ENCODERS,
     MAX_DEPTH,
     OBJECT,
-    looks_versioned,
     parse_manifest,
 )
 
@@ -136,13 +141,11 @@ class Serializer:
                 f"cannot register {qualified_name(cls)} under {manifest!r}: the name must be a "
                 "non-empty str"
             )
-        if looks_versioned(manifest):
-            stored, stored_version = parse_manifest(manifest)
-            raise SerializationError(
-                f"cannot register {qualified_name(cls)} under {manifest!r}: a name never ends in "
-                f"'#' and digits, which stored manifests use for the schema version; register "
-                f"it under another name, e.g. {stored!r} with version={stored_version}"
-            )
+        check_name(
+            manifest,
+            f"cannot register {qualified_name(cls)} under {manifest!r}",
+            "register it as {name!r}, version={version}",
+        )
         check_version(version, f"cannot register {qualified_name(cls)} as {manifest!r}")
         taken = self._by_name.get(manifest)
         if taken is not None:

@@ -36,6 +36,22 @@ def check_version(version: object, what: str) -> None:
         )
 
 
+def check_name(name: str, what: str, fix: str) -> None:
+    """Raise SerializationError if ``name`` ends in ``#`` and digits (see ``_wire``). ``fix`` is
+    formatted with the ``name`` and ``version`` such a manifest stands for, when it is a version."""
+    if not looks_versioned(name):
+        return
+    stored, version = parse_manifest(name)
+    if version == 1:
+        fix = "choose a name without that ending"
+    else:
+        fix = fix.format(name=stored, version=version)
+    raise SerializationError(
+        f"{what}: a name never ends in '#' and digits, which manifests use for the schema "
+        f"version; {fix}"
+    )
+
+
 def registration_hint(codec: Codec, version: int) -> str:
     """The fix for an upcaster from ``version`` that ``codec`` would never let run."""
     cls = codec.cls.__name__
@@ -68,13 +84,11 @@ class Upcasters:
                 f"cannot add an upcaster for {name!r}: the name must be a non-empty str"
             )
         check_version(version, f"cannot add an upcaster for {name!r}")
-        if looks_versioned(name):
-            stored, stored_version = parse_manifest(name)
-            raise SerializationError(
-                f"cannot add an upcaster for {name!r}: a name never ends in '#' and digits; give "
-                f"the version apart: add_upcaster({stored!r}, upcaster, "
-                f"from_version={stored_version})"
-            )
+        check_name(
+            name,
+            f"cannot add an upcaster for {name!r}",
+            "give the version apart: add_upcaster({name!r}, upcaster, from_version={version})",
+        )
         versions = self._by_name.get(name, {})
         if version in versions:
             raise SerializationError(
