@@ -11,6 +11,7 @@ import json
 import math
 import re
 import uuid
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,8 +23,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import persistence.serialization
+import persistence.serialization._serializer
 from persistence import SerializationError, UnknownManifestError
-from persistence.serialization import Serializer, default_serializer, event_type
+from persistence.serialization import (
+    ImplicitTypeNameWarning,
+    Serializer,
+    default_serializer,
+    event_type,
+)
 from tests.strategies import field_values
 
 # -- registered sample types ---------------------------------------------------------------------
@@ -93,10 +100,10 @@ class Outer:
 
 
 def samples() -> Serializer:
-    """A serializer with the sample types registered under their default names."""
+    """A serializer with the sample types registered under their qualified class names."""
     serializer = Serializer()
     for cls in (Holder, Point, Basket, Money, Color, Level, Tone, Temperature, Outer.Inner):
-        serializer.register(cls)
+        serializer.register(cls, cls.__qualname__)
     return serializer
 
 
@@ -169,11 +176,14 @@ def round_trip(obj: Any, serializer: Serializer = SAMPLES) -> Any:
 def test_the_package_exports_exactly_the_serializer_api() -> None:
     assert persistence.serialization.__all__ == [
         "MAX_DEPTH",
+        "MAX_VERSION",
+        "ImplicitTypeNameWarning",
         "Serializer",
         "default_serializer",
         "event_type",
     ]
     assert persistence.serialization.MAX_DEPTH == 100
+    assert persistence.serialization.MAX_VERSION == 2**31 - 1
 
 
 # -- round trips ---------------------------------------------------------------------------------
@@ -412,7 +422,7 @@ class Audited:
 
 def test_post_init_runs_on_decode_and_init_false_fields_are_not_stored() -> None:
     serializer = Serializer()
-    serializer.register(Account)
+    serializer.register(Account, "Account")
     manifest, payload = serializer.encode(Account("ann", Decimal("10.00")))
     assert msgpack.unpackb(payload, ext_hook=lambda code, data: data) == {
         "owner": "ann",
@@ -435,7 +445,7 @@ def test_post_init_runs_on_decode_and_init_false_fields_are_not_stored() -> None
 
 def test_a_handwritten_init_runs_on_decode() -> None:
     serializer = Serializer()
-    serializer.register(Counted)
+    serializer.register(Counted, "Counted")
     manifest, payload = serializer.encode(Counted(1))
     before = Counted.made
     assert serializer.decode_one(manifest, payload) == Counted(1)
@@ -444,7 +454,7 @@ def test_a_handwritten_init_runs_on_decode() -> None:
 
 def test_descriptor_typed_fields_are_set_through_their_descriptor() -> None:
     serializer = Serializer()
-    serializer.register(Guarded)
+    serializer.register(Guarded, "Guarded")
     decoded = round_trip(Guarded(size=3), serializer)
     assert decoded.size == 3
     assert vars(decoded) == {"_size": 3}
@@ -452,7 +462,7 @@ def test_descriptor_typed_fields_are_set_through_their_descriptor() -> None:
 
 def test_a_custom_setattr_sees_every_field_on_decode() -> None:
     serializer = Serializer()
-    serializer.register(Audited)
+    serializer.register(Audited, "Audited")
     manifest, payload = serializer.encode(Audited(1))
     Audited.writes.clear()
     decoded = serializer.decode_one(manifest, payload)
@@ -539,10 +549,59 @@ class Plain:
     pass
 
 
-def test_default_type_name_is_the_qualified_class_name() -> None:
+def test_registering_without_a_name_warns_naming_the_class_and_the_fix() -> None:
     serializer = Serializer()
-    serializer.register(Outer.Inner)
-    assert serializer.encode(Outer.Inner(1))[0] == "Outer.Inner"
+    with pytest.warns(ImplicitTypeNameWarning) as caught:
+        serializer.register(Outer.Inner)
+    [warning] = caught
+    assert warning.category is ImplicitTypeNameWarning
+    assert issubclass(ImplicitTypeNameWarning, UserWarning)
+    assert str(warning.message) == (
+        "tests.test_serialization.Outer.Inner is registered under its class name 'Outer.Inner', "
+        "which changes when the class is renamed or moved and then orphans the events stored "
+        'under it; register Inner with a stable name: @event_type("Outer.Inner") or '
+        'serializer.register(Inner, "Outer.Inner")'
+    )
+    assert warning.filename == __file__  # points at the registration, not the library
+
+
+def test_a_type_registered_without_a_name_still_reads_and_writes_its_qualified_name() -> None:
+    serializer = Serializer()
+    with pytest.warns(ImplicitTypeNameWarning):
+        serializer.register(Outer.Inner)
+    assert serializer.encode(Outer.Inner(1)) == SAMPLES.encode(Outer.Inner(1))
+    assert serializer.decode_one(*SAMPLES.encode(Outer.Inner(1))) == Outer.Inner(1)
+
+
+def test_the_decorators_warn_without_a_name_at_the_decorated_class(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    serializer = Serializer()
+    with pytest.warns(ImplicitTypeNameWarning, match="register Other with a stable name") as one:
+        serializer.type()(Other)
+    assert one[0].filename == __file__
+    fresh = Serializer()  # event_type registers into the default serializer: keep it clean
+    monkeypatch.setattr(persistence.serialization._serializer, "default_serializer", fresh)
+    with pytest.warns(ImplicitTypeNameWarning, match="register Shade with a stable name") as two:
+        event_type()(Shade)
+    assert two[0].filename == __file__
+    assert fresh.is_registered(Shade)
+
+
+def test_registering_again_without_a_name_warns_again() -> None:
+    serializer = Serializer()
+    for _ in range(2):
+        with pytest.warns(ImplicitTypeNameWarning) as caught:
+            serializer.register(Other)
+        assert caught[0].filename == __file__
+
+
+def test_the_warning_can_be_silenced_by_its_category() -> None:
+    assert ImplicitTypeNameWarning.__module__ == "persistence.serialization"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", category=ImplicitTypeNameWarning)
+        Serializer().register(Other)
 
 
 def test_decorator_registers_under_the_given_name_and_returns_the_class() -> None:
@@ -583,7 +642,7 @@ def test_registering_a_class_under_a_second_name_is_an_error() -> None:
 
 def test_only_dataclasses_named_tuples_enums_and_hooked_classes_can_be_registered() -> None:
     with pytest.raises(SerializationError) as caught:
-        Serializer().register(Plain)
+        Serializer().register(Plain, "Plain")
     assert str(caught.value) == (
         "cannot register tests.test_serialization.Plain: only dataclasses, NamedTuples, enums "
         "and classes with to_fields()/from_fields() can be registered"
@@ -608,7 +667,7 @@ def test_subclass_of_a_registered_class_is_not_registered() -> None:
         pass
 
     serializer = Serializer()
-    serializer.register(Renamed)
+    serializer.register(Renamed, "Renamed")
     assert serializer.is_registered(Renamed)
     assert not serializer.is_registered(Special)
     with pytest.raises(SerializationError, match="Special: the type is not registered"):
@@ -654,7 +713,8 @@ def test_encoding_an_unregistered_type_is_an_error_naming_it() -> None:
     assert caught.type is SerializationError
     assert str(caught.value) == (
         "cannot encode tests.test_serialization.Unregistered: the type is not registered; "
-        "register it with serializer.register(Unregistered) or decorate it with @event_type()"
+        'register it with a stable name: serializer.register(Unregistered, "Unregistered") or '
+        'decorate it with @event_type("Unregistered")'
     )
 
 
@@ -673,7 +733,7 @@ def test_encoding_a_plain_value_says_what_can_be_an_event_and_suggests_nothing_t
         'dataclass decorated with @event_type("Name")'
     )
     with pytest.raises(SerializationError, match=f"cannot register builtins.{name}: only"):
-        samples().register(type(value))  # the fix the message must not suggest
+        samples().register(type(value), name)  # the fix the message must not suggest
 
 
 @pytest.mark.parametrize(
@@ -740,7 +800,7 @@ class Broken:
 
 def test_failing_to_fields_hook_is_a_serialization_error() -> None:
     serializer = samples()
-    serializer.register(Broken)
+    serializer.register(Broken, "Broken")
     with pytest.raises(SerializationError) as caught:
         serializer.encode(Holder([Broken()]))
     assert str(caught.value) == (
@@ -781,7 +841,7 @@ class Reentrant:
 
 def test_encode_called_while_encoding_does_not_corrupt_either_payload() -> None:
     serializer = samples()
-    serializer.register(Reentrant)
+    serializer.register(Reentrant, "Reentrant")
     original = Holder([Reentrant(Holder((1, Point(2, 3)))), (4, Reentrant(Point(5, 6)))])
     manifest, payload = serializer.encode(original)
     decoded = serializer.decode_one(manifest, payload)
@@ -884,10 +944,10 @@ def test_any_bytes_either_decode_or_raise_serialization_error(payload: bytes) ->
 # -- upcasters -----------------------------------------------------------------------------------
 
 
-def stored(cls: type, obj: Any, name: str | None = None) -> tuple[str, bytes]:
+def stored(cls: type, obj: Any, name: str, version: int = 1) -> tuple[str, bytes]:
     """Encode ``obj`` the way an older version of the application stored it."""
     old = Serializer()
-    old.register(cls, name)
+    old.register(cls, name, version=version)
     return old.encode(obj)
 
 
@@ -905,7 +965,7 @@ class ClientRegistered:
 
 def test_upcaster_renames_an_event_type() -> None:
     serializer = Serializer()
-    serializer.register(ClientRegistered)
+    serializer.register(ClientRegistered, "ClientRegistered")
     serializer.add_upcaster("ClientAdded", lambda fields: [("ClientRegistered", fields)])
     manifest, payload = stored(ClientAddedV1, ClientAddedV1("c-1", "Ann"), "ClientAdded")
     assert serializer.decode(manifest, payload, "client-1") == [ClientRegistered("c-1", "Ann")]
@@ -938,7 +998,7 @@ def add_currency(fields: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def test_upcaster_adds_a_field_keeping_the_type_name() -> None:
     serializer = Serializer()
-    serializer.register(Deposited)
+    serializer.register(Deposited, "Deposited", version=2)
     serializer.add_upcaster("Deposited", add_currency)
     old = stored(DepositedV1, DepositedV1("c-1", Decimal("5.00")), "Deposited")
     assert serializer.decode(*old) == [Deposited("c-1", Decimal("5.00"), "CHF")]
@@ -978,10 +1038,10 @@ def split_address(fields: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def test_upcaster_splits_an_event_into_several() -> None:
     serializer = Serializer()
-    serializer.register(StreetChanged)
-    serializer.register(CityChanged)
+    serializer.register(StreetChanged, "StreetChanged")
+    serializer.register(CityChanged, "CityChanged")
     serializer.add_upcaster("AddressChanged", split_address)
-    old = stored(AddressChanged, AddressChanged("Main St 1", "Bern"))
+    old = stored(AddressChanged, AddressChanged("Main St 1", "Bern"), "AddressChanged")
     assert serializer.decode(*old, persistence_id="client-1") == [
         StreetChanged("Main St 1"),
         CityChanged("Bern"),
@@ -997,7 +1057,7 @@ def test_upcaster_splits_an_event_into_several() -> None:
 def test_upcaster_drops_an_event_type() -> None:
     serializer = Serializer()
     serializer.add_upcaster("AddressChanged", lambda fields: [])
-    old = stored(AddressChanged, AddressChanged("Main St 1", "Bern"))
+    old = stored(AddressChanged, AddressChanged("Main St 1", "Bern"), "AddressChanged")
     assert serializer.decode(*old, persistence_id="client-1") == []
     with pytest.raises(SerializationError, match="turned it into 0; use decode\\(\\)"):
         serializer.decode_one(*old, persistence_id="client-1")
@@ -1005,7 +1065,7 @@ def test_upcaster_drops_an_event_type() -> None:
 
 def test_upcasters_chain_through_renames_and_added_fields() -> None:
     serializer = Serializer()
-    serializer.register(Deposited)
+    serializer.register(Deposited, "Deposited", version=2)
     serializer.add_upcaster("MoneyIn", lambda fields: [("FundsAdded", fields)])
     serializer.add_upcaster("FundsAdded", lambda fields: [("Deposited", fields)])
     serializer.add_upcaster("Deposited", add_currency)
@@ -1032,10 +1092,11 @@ def test_upcaster_naming_an_unregistered_type_is_an_unknown_manifest_error() -> 
 
 def test_failing_upcaster_is_a_serialization_error_naming_type_and_persistence_id() -> None:
     serializer = Serializer()
-    serializer.register(StreetChanged)
+    serializer.register(StreetChanged, "StreetChanged")
     serializer.add_upcaster("AddressChanged", lambda fields: [("StreetChanged", fields["road"])])
+    old = stored(AddressChanged, AddressChanged("s", "c"), "AddressChanged")
     with pytest.raises(SerializationError) as caught:
-        serializer.decode(*stored(AddressChanged, AddressChanged("s", "c")), "client-1")
+        serializer.decode(*old, "client-1")
     assert str(caught.value) == (
         "upcaster for 'AddressChanged' failed (persistence_id='client-1'): KeyError: 'road'"
     )
@@ -1045,7 +1106,7 @@ def test_upcaster_returning_something_other_than_pairs_is_an_error() -> None:
     serializer = Serializer()
     serializer.add_upcaster("AddressChanged", lambda fields: fields)  # type: ignore[arg-type,return-value]
     with pytest.raises(SerializationError) as caught:
-        serializer.decode(*stored(AddressChanged, AddressChanged("s", "c")))
+        serializer.decode(*stored(AddressChanged, AddressChanged("s", "c"), "AddressChanged"))
     assert str(caught.value) == (
         "upcaster for 'AddressChanged' must return a list of (manifest, fields) pairs, got "
         "{'street': 's', 'city': 'c'}"
@@ -1068,25 +1129,25 @@ class Customer:
 
 def test_upcaster_renames_a_nested_type() -> None:
     old_serializer = Serializer()
-    old_serializer.register(Customer)
+    old_serializer.register(Customer, "Customer")
     old_serializer.register(AddressChanged, "Addr")
     old = old_serializer.encode(Customer("Ann", [AddressChanged("Main St 1", "Bern")]))
     serializer = Serializer()
-    serializer.register(Customer)
-    serializer.register(AddressChanged)
+    serializer.register(Customer, "Customer")
+    serializer.register(AddressChanged, "AddressChanged")
     serializer.add_upcaster("Addr", lambda fields: [("AddressChanged", fields)])
     assert serializer.decode_one(*old) == Customer("Ann", [AddressChanged("Main St 1", "Bern")])
 
 
 def test_nested_value_must_upcast_to_exactly_one_value() -> None:
     old_serializer = Serializer()
-    old_serializer.register(Customer)
-    old_serializer.register(AddressChanged)
+    old_serializer.register(Customer, "Customer")
+    old_serializer.register(AddressChanged, "AddressChanged")
     old = old_serializer.encode(Customer("Ann", AddressChanged("Main St 1", "Bern")))
     serializer = Serializer()
-    serializer.register(Customer)
-    serializer.register(StreetChanged)
-    serializer.register(CityChanged)
+    serializer.register(Customer, "Customer")
+    serializer.register(StreetChanged, "StreetChanged")
+    serializer.register(CityChanged, "CityChanged")
     serializer.add_upcaster("AddressChanged", split_address)
     with pytest.raises(SerializationError) as caught:
         serializer.decode(*old, persistence_id="customer-1")

@@ -17,8 +17,15 @@ import inspect
 from typing import Any, Final
 
 from persistence._errors import SerializationError
+from persistence.serialization._wire import manifest_of
 
 _new: Final = object.__new__
+
+
+def upcaster_label(name: str, version: int) -> str:
+    """How messages name an upcaster: ``'Point'``, ``'Point' from version 2`` (version 1 is never
+    spelled out, as in the manifest)."""
+    return repr(name) if version == 1 else f"{name!r} from version {version}"
 
 
 class FormError(ValueError):
@@ -26,13 +33,19 @@ class FormError(ValueError):
 
 
 class Codec(abc.ABC):
-    """Converts instances of one registered class to and from their stored form."""
+    """Converts instances of one registered class to and from their stored form.
 
-    __slots__ = ("cls", "manifest")
+    ``name`` and ``version`` are what the class is registered as; ``manifest`` records both and is
+    what encoding writes (see ``_wire``).
+    """
 
-    def __init__(self, cls: type, manifest: str) -> None:
+    __slots__ = ("cls", "manifest", "name", "version")
+
+    def __init__(self, cls: type, name: str, version: int) -> None:
         self.cls = cls
-        self.manifest = manifest
+        self.name = name
+        self.version = version
+        self.manifest = manifest_of(name, version)
 
     @abc.abstractmethod
     def to_form(self, obj: Any) -> Any:
@@ -49,9 +62,14 @@ class _FieldsCodec(Codec):
     __slots__ = ("_name_set", "_names", "_required")
 
     def __init__(
-        self, cls: type, manifest: str, names: tuple[str, ...], required: tuple[str, ...]
+        self,
+        cls: type,
+        name: str,
+        version: int,
+        names: tuple[str, ...],
+        required: tuple[str, ...],
     ) -> None:
-        super().__init__(cls, manifest)
+        super().__init__(cls, name, version)
         self._names = names
         self._name_set = frozenset(names)
         self._required = required
@@ -63,15 +81,15 @@ class _FieldsCodec(Codec):
         if extra:
             raise FormError(
                 f"stored field(s) {', '.join(map(repr, extra))} are not fields of "
-                f"{self.cls.__qualname__}; register an upcaster for {self.manifest!r} that "
-                "renames or drops them"
+                f"{self.cls.__qualname__}; register an upcaster for "
+                f"{upcaster_label(self.name, self.version)} that renames or drops them"
             )
         missing = [name for name in self._required if name not in form]
         if missing:
             raise FormError(
                 f"stored form lacks required field(s) {', '.join(map(repr, missing))} of "
                 f"{self.cls.__qualname__}; give them defaults or register an upcaster for "
-                f"{self.manifest!r} that adds them"
+                f"{upcaster_label(self.name, self.version)} that adds them"
             )
         return form
 
@@ -81,7 +99,7 @@ class DataclassCodec(_FieldsCodec):
 
     __slots__ = ("_plain",)
 
-    def __init__(self, cls: type, manifest: str) -> None:
+    def __init__(self, cls: type, name: str, version: int) -> None:
         fields = dataclasses.fields(cls)
         init_fields = [f for f in fields if f.init]
         names = tuple(f.name for f in init_fields)
@@ -90,7 +108,7 @@ class DataclassCodec(_FieldsCodec):
             for f in init_fields
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         )
-        super().__init__(cls, manifest, names, required)
+        super().__init__(cls, name, version, names, required)
         self._plain = len(init_fields) == len(fields) and _constructor_only_assigns(cls, names)
 
     def to_form(self, obj: Any) -> Any:
@@ -150,11 +168,12 @@ class NamedTupleCodec(_FieldsCodec):
 
     __slots__ = ()
 
-    def __init__(self, cls: type, manifest: str) -> None:
+    def __init__(self, cls: type, name: str, version: int) -> None:
         named_tuple: Any = cls
         names = tuple(named_tuple._fields)
         defaults: dict[str, Any] = getattr(cls, "_field_defaults", {})
-        super().__init__(cls, manifest, names, tuple(n for n in names if n not in defaults))
+        required = tuple(n for n in names if n not in defaults)
+        super().__init__(cls, name, version, names, required)
 
     def to_form(self, obj: Any) -> Any:
         return dict(zip(self._names, obj, strict=True))
@@ -213,16 +232,17 @@ def registrable(cls: type) -> bool:
     )
 
 
-def make_codec(cls: type, manifest: str) -> Codec:
-    """The codec for ``cls``, or SerializationError if it cannot be registered."""
+def make_codec(cls: type, name: str, version: int) -> Codec:
+    """The codec for ``cls`` registered as ``name`` at ``version``, or SerializationError if it
+    cannot be registered."""
     if issubclass(cls, enum.Enum):
-        return EnumCodec(cls, manifest)
+        return EnumCodec(cls, name, version)
     if has_hooks(cls):
-        return HookCodec(cls, manifest)
+        return HookCodec(cls, name, version)
     if dataclasses.is_dataclass(cls):
-        return DataclassCodec(cls, manifest)
+        return DataclassCodec(cls, name, version)
     if issubclass(cls, tuple) and hasattr(cls, "_fields"):
-        return NamedTupleCodec(cls, manifest)
+        return NamedTupleCodec(cls, name, version)
     raise SerializationError(
         f"cannot register {cls.__module__}.{cls.__qualname__}: only dataclasses, NamedTuples, "
         "enums and classes with to_fields()/from_fields() can be registered"

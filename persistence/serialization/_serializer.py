@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import builtins
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgpack
 
 from persistence._errors import SerializationError, UnknownManifestError
-from persistence.serialization._codecs import Codec, FormError, make_codec, registrable
+from persistence.serialization._codecs import Codec, make_codec, registrable
 from persistence.serialization._diagnose import describe_unencodable, qualified_name
 from persistence.serialization._nesting import (
     Nested,
     check_depth,
-    depth_reason,
     few_openers,
     is_shallow,
     resolve,
@@ -22,10 +22,29 @@ from persistence.serialization._nesting import (
     unpack,
 )
 from persistence.serialization._primitive import to_primitive
-from persistence.serialization._wire import LEAF_ENCODERS, MAX_DEPTH, OBJECT
+from persistence.serialization._upcasting import (
+    Upcaster,
+    Upcasters,
+    check_name,
+    check_version,
+    reason,
+)
+from persistence.serialization._wire import (
+    LEAF_ENCODERS,
+    MAX_DEPTH,
+    OBJECT,
+    parse_manifest,
+)
 
 T = TypeVar("T")
-Upcaster = Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]]
+
+
+class ImplicitTypeNameWarning(UserWarning):
+    """A type was registered without a name, under its ``__qualname__``, which changes when the
+    class is renamed or moved. Give the name explicitly (filter this category to silence it)."""
+
+    __module__ = "persistence.serialization"  # the name to filter by, as help() shows it
+
 
 _unpackb = msgpack.unpackb
 
@@ -42,7 +61,8 @@ def _not_registered(cls: builtins.type) -> str:
     if registrable(cls):
         return (
             f"cannot encode {qualified_name(cls)}: the type is not registered; register it with "
-            f"serializer.register({cls.__name__}) or decorate it with @event_type()"
+            f'a stable name: serializer.register({cls.__name__}, "{cls.__name__}") or decorate '
+            f'it with @event_type("{cls.__name__}")'
         )
     return (
         f"cannot encode {qualified_name(cls)}: an event or snapshot must be an instance of a "
@@ -52,13 +72,25 @@ def _not_registered(cls: builtins.type) -> str:
     )
 
 
+def _warn_unnamed(cls: builtins.type, name: str, stacklevel: int) -> None:
+    warnings.warn(
+        f"{qualified_name(cls)} is registered under its class name {name!r}, which changes when "
+        "the class is renamed or moved and then orphans the events stored under it; register "
+        f'{cls.__name__} with a stable name: @event_type("{name}") or '
+        f'serializer.register({cls.__name__}, "{name}")',
+        ImplicitTypeNameWarning,
+        stacklevel=stacklevel,
+    )
+
+
 class Serializer:
     """Encodes registered types to ``(manifest, msgpack payload)`` and decodes them back.
 
     Register every event and snapshot class (and every class, enum or NamedTuple nested in them)
-    under a stable name with :meth:`register` or the :meth:`type` decorator; the name is what the
-    journal stores. Old stored forms are brought up to date by upcasters (:meth:`add_upcaster`).
-    The wire format is documented in :mod:`persistence.serialization._wire`.
+    under a stable name, and the schema version it is at, with :meth:`register` or the
+    :meth:`type` decorator; the name and version are what the journal stores (the manifest). Old
+    stored versions and names are brought up to date by upcasters (:meth:`add_upcaster`). The wire
+    format is documented in :mod:`persistence.serialization._wire`.
 
     Thread-safe: each concurrent or nested encode uses its own msgpack packer.
     """
@@ -66,7 +98,7 @@ class Serializer:
     __slots__ = (
         "_build",
         "_by_class",
-        "_by_manifest",
+        "_by_name",
         "_direct",
         "_hook",
         "_packers",
@@ -75,22 +107,32 @@ class Serializer:
 
     def __init__(self) -> None:
         self._by_class: dict[builtins.type, Codec] = {}
-        self._by_manifest: dict[str, Codec] = {}
-        self._direct: dict[str, Codec] = {}  # registered manifests that have no upcaster
-        self._upcasters: dict[str, Upcaster] = {}
+        self._by_name: dict[str, Codec] = {}
+        self._direct: dict[str, Codec] = {}  # by the manifest encode writes: no upcaster runs
+        self._upcasters = Upcasters()
         self._packers: list[msgpack.Packer] = []  # idle packers; a Packer is not reentrant
         self._build = self._build_object  # bound once, not per decode
         self._hook = shallow_hook(self._build)  # for the shallow path of decoding
 
     # -- registration ---------------------------------------------------------------------------
 
-    def register(self, cls: builtins.type[T], name: str | None = None) -> builtins.type[T]:
-        """Register ``cls`` under ``name`` (default: its ``__qualname__``); returns ``cls``.
+    def register(
+        self, cls: builtins.type[T], name: str | None = None, *, version: int = 1
+    ) -> builtins.type[T]:
+        """Register ``cls`` under the stable ``name``, at schema ``version``; returns ``cls``.
 
         Accepts dataclasses, NamedTuples, enums, and classes defining ``to_fields(self) -> dict``
         and classmethod ``from_fields(cls, fields: dict) -> instance``. Registering the same class
-        under the same name again is a no-op.
+        under the same name and version again is a no-op. Without a name, the class's
+        ``__qualname__`` is used and :class:`ImplicitTypeNameWarning` is issued: renaming the
+        class would orphan its stored events. Raise ``version`` when the stored form changes, and
+        add an upcaster from the old version (:meth:`add_upcaster`).
         """
+        return self._register(cls, name, version)
+
+    def _register(
+        self, cls: builtins.type[T], name: str | None, version: int, stacklevel: int = 3
+    ) -> builtins.type[T]:
         if not isinstance(cls, builtins.type):
             raise SerializationError(f"cannot register {cls!r}: it is not a class")
         manifest = cls.__qualname__ if name is None else name
@@ -99,10 +141,23 @@ class Serializer:
                 f"cannot register {qualified_name(cls)} under {manifest!r}: the name must be a "
                 "non-empty str"
             )
-        taken = self._by_manifest.get(manifest)
+        check_name(
+            manifest,
+            f"cannot register {qualified_name(cls)} under {manifest!r}",
+            "register it as {name!r}, version={version}",
+        )
+        check_version(version, f"cannot register {qualified_name(cls)} as {manifest!r}")
+        taken = self._by_name.get(manifest)
         if taken is not None:
-            if taken.cls is cls:
+            if taken.cls is cls and taken.version == version:
+                if name is None:
+                    _warn_unnamed(cls, manifest, stacklevel + 1)
                 return cls
+            if taken.cls is cls:
+                raise SerializationError(
+                    f"cannot register {qualified_name(cls)} as {manifest!r} at version {version}: "
+                    f"it is already registered at version {taken.version}"
+                )
             raise SerializationError(
                 f"cannot register {qualified_name(cls)} as {manifest!r}: that name is already "
                 f"registered for {qualified_name(taken.cls)}"
@@ -111,39 +166,39 @@ class Serializer:
         if current is not None:
             raise SerializationError(
                 f"cannot register {qualified_name(cls)} as {manifest!r}: it is already "
-                f"registered as {current.manifest!r}"
+                f"registered as {current.name!r}"
             )
-        codec = make_codec(cls, manifest)
+        codec = make_codec(cls, manifest, version)
+        self._upcasters.check_registration(codec)
+        if name is None:
+            _warn_unnamed(cls, manifest, stacklevel + 1)
         self._by_class[cls] = codec
-        self._by_manifest[manifest] = codec
-        if manifest not in self._upcasters:
-            self._direct[manifest] = codec
+        self._by_name[manifest] = codec
+        self._direct[codec.manifest] = codec
         return cls
 
-    def type(self, name: str | None = None) -> Callable[[builtins.type[T]], builtins.type[T]]:
+    def type(
+        self, name: str | None = None, *, version: int = 1
+    ) -> Callable[[builtins.type[T]], builtins.type[T]]:
         """Class decorator form of :meth:`register`: ``@serializer.type("ClientRegistered")``."""
 
         def decorate(cls: builtins.type[T]) -> builtins.type[T]:
-            return self.register(cls, name)
+            return self._register(cls, name, version)
 
         return decorate
 
-    def add_upcaster(self, manifest: str, upcaster: Upcaster) -> None:
-        """Rewrite stored forms under ``manifest`` into current ``(manifest, fields)`` pairs.
+    def add_upcaster(self, name: str, upcaster: Upcaster, *, from_version: int = 1) -> None:
+        """Rewrite events stored under ``name`` at schema version ``from_version`` (default 1).
 
         The upcaster gets the stored field dict (nested values already decoded) and returns zero
-        (drop), one (rename it or change its fields) or several (split) pairs. A pair under another
-        name goes through that name's upcaster in turn (chains); a pair under the same name is
-        final, so an upcaster that only fills in a field may keep the name.
+        (drop), one or several (split) ``(manifest, fields)`` pairs. A pair under ``name`` itself
+        is the next version (``from_version + 1``): its upcaster runs next, unless that is the
+        version ``name`` is registered at. A pair under another name renames the event: version 1
+        of that name, or the version its manifest gives (``"Deposited#3"``), brought up to date
+        the same way. Events at the registered version never go through upcasters: upcasting a
+        registered name needs it registered at a later version than ``from_version``.
         """
-        if not isinstance(manifest, str) or not manifest:
-            raise SerializationError(
-                f"cannot add an upcaster for {manifest!r}: the name must be a non-empty str"
-            )
-        if manifest in self._upcasters:
-            raise SerializationError(f"an upcaster for {manifest!r} is already registered")
-        self._upcasters[manifest] = upcaster
-        self._direct.pop(manifest, None)
+        self._upcasters.add(name, from_version, upcaster, self._by_name.get(name))
 
     def is_registered(self, cls: builtins.type) -> bool:
         """Whether ``cls`` itself (not a base class) is registered."""
@@ -206,9 +261,9 @@ class Serializer:
             if problem is None:  # e.g. msgpack's RecursionError: say if it was too deep
                 check_depth(form, self._by_class)
         except Exception as again:
-            problem = _reason(again)
+            problem = reason(again)
         if problem is None:
-            problem = _reason(exc)
+            problem = reason(exc)
         return SerializationError(
             f"cannot encode {qualified_name(builtins.type(obj))} as {codec.manifest!r}: {problem}"
         )
@@ -308,28 +363,27 @@ class Serializer:
         """A nested registered value (``_nesting.BuildObject``), its nested values built."""
         codec = self._direct.get(manifest)
         if codec is None:
-            manifest, form = self._upcast_nested(manifest, form)
-            codec = self._by_manifest[manifest]
+            codec, form = self._upcast_nested(manifest, form)
         try:
             return codec.from_form(form)
         except Exception as exc:
-            raise SerializationError(f"nested {manifest!r}: {_reason(exc)}") from exc
+            raise SerializationError(f"nested {codec.manifest!r}: {reason(exc)}") from exc
 
-    def _upcast_nested(self, manifest: str, form: Any) -> tuple[str, Any]:
-        pairs = self._upcast(manifest, form, "", ())
+    def _upcast_nested(self, manifest: str, form: Any) -> tuple[Codec, Any]:
+        name, version = parse_manifest(manifest)
+        pairs = self._upcasters.apply(name, version, form, self._by_name, None, "")
         if len(pairs) != 1:
             raise SerializationError(
                 f"upcasters turned nested {manifest!r} into {len(pairs)} values; a nested value "
                 "must upcast to exactly one"
             )
-        if pairs[0][0] not in self._by_manifest:
-            raise UnknownManifestError(pairs[0][0])
         return pairs[0]
 
     def _decode_upcast(
         self, manifest: str, payload: bytes, persistence_id: str | None, sequence_nr: int | None
     ) -> list[object]:
-        if manifest not in self._upcasters and manifest not in self._by_manifest:
+        name, version = parse_manifest(manifest)
+        if name not in self._by_name and not self._upcasters.knows(name):
             raise UnknownManifestError(manifest, persistence_id)
         try:
             form = self._unpack_payload(payload)
@@ -337,48 +391,13 @@ class Serializer:
             raise self._unpack_error(manifest, persistence_id, sequence_nr, exc) from exc
         objects: list[object] = []
         where = _where(persistence_id, sequence_nr)
-        for current, fields in self._upcast(manifest, form, where, ()):
-            codec = self._by_manifest.get(current)
-            if codec is None:
-                raise UnknownManifestError(current, persistence_id)
+        upcast = self._upcasters.apply(name, version, form, self._by_name, persistence_id, where)
+        for codec, fields in upcast:
             try:
                 objects.append(codec.from_form(fields))
             except Exception as exc:
-                raise self._unfit_error(current, persistence_id, sequence_nr, exc) from exc
+                raise self._unfit_error(codec.manifest, persistence_id, sequence_nr, exc) from exc
         return objects
-
-    def _upcast(
-        self, manifest: str, form: Any, where: str, chain: tuple[str, ...]
-    ) -> list[tuple[str, Any]]:
-        upcaster = self._upcasters.get(manifest)
-        if upcaster is None:
-            return [(manifest, form)]
-        try:
-            produced = upcaster(form)
-        except Exception as exc:
-            raise SerializationError(
-                f"upcaster for {manifest!r} failed{where}: {_reason(exc)}"
-            ) from exc
-        if not isinstance(produced, list | tuple) or not all(
-            isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
-            for pair in produced
-        ):
-            raise SerializationError(
-                f"upcaster for {manifest!r} must return a list of (manifest, fields) pairs, "
-                f"got {produced!r:.100}"
-            )
-        chain = (*chain, manifest)
-        result: list[tuple[str, Any]] = []
-        for current, fields in produced:
-            if current == manifest:
-                result.append((current, fields))
-            elif current in chain:
-                raise SerializationError(
-                    f"upcasters form a cycle: {' -> '.join((*chain, current))}"
-                )
-            else:
-                result.extend(self._upcast(current, fields, where, chain))
-        return result
 
     @staticmethod
     def _unpack_error(
@@ -390,7 +409,7 @@ class Serializer:
         if isinstance(exc, SerializationError):
             return SerializationError(f"cannot decode {manifest!r}{where}: {exc}")
         return SerializationError(
-            f"cannot decode {manifest!r}{where}: corrupt payload: {_reason(exc)}"
+            f"cannot decode {manifest!r}{where}: corrupt payload: {reason(exc)}"
         )
 
     @staticmethod
@@ -398,20 +417,17 @@ class Serializer:
         manifest: str, persistence_id: str | None, sequence_nr: int | None, exc: Exception
     ) -> SerializationError:
         return SerializationError(
-            f"cannot decode {manifest!r}{_where(persistence_id, sequence_nr)}: {_reason(exc)}"
+            f"cannot decode {manifest!r}{_where(persistence_id, sequence_nr)}: {reason(exc)}"
         )
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, FormError | SerializationError):
-        return str(exc)
-    return depth_reason(exc) or f"{builtins.type(exc).__name__}: {exc}"
 
 
 default_serializer = Serializer()
 """The shared serializer that :func:`event_type` registers into."""
 
 
-def event_type(name: str | None = None) -> Callable[[builtins.type[T]], builtins.type[T]]:
-    """Class decorator registering the class in :data:`default_serializer` under ``name``."""
-    return default_serializer.type(name)
+def event_type(
+    name: str | None = None, *, version: int = 1
+) -> Callable[[builtins.type[T]], builtins.type[T]]:
+    """Class decorator registering the class in :data:`default_serializer` under the stable
+    ``name``, at schema ``version``: ``@event_type("Deposited")``."""
+    return default_serializer.type(name, version=version)

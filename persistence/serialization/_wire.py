@@ -1,13 +1,19 @@
 """The stored form of events and snapshots: msgpack plus a few extension types.
 
 A payload is exactly one msgpack object (nothing may follow it). The manifest (the registered type
-name) is stored next to the payload by the journal, so the top-level value carries no type name.
-Nothing in a payload names a Python import path, and decoding never runs code other than the
-constructors (or ``from_fields``) of registered classes and the registered upcasters.
+name and its schema version) is stored next to the payload by the journal, so the top-level value
+carries no type name. Nothing in a payload names a Python import path, and decoding never runs code
+other than the constructors (or ``from_fields``) of registered classes and the registered upcasters.
 
 Grammar (``msgpack(x)`` is the bytes of ``x`` packed as its own msgpack object; ``ext N`` is a
 msgpack extension value with type code ``N``)::
 
+    manifest   = name                              schema version 1 (all data stored before
+                                                   versions existed is version 1)
+               | name "#" version                  version = decimal, 2 to MAX_VERSION, no
+                                                   leading zero: "Deposited#2"
+    name       = str                               the registered name; it never ends in "#"
+                                                   and digits, so a manifest reads one way only
     payload    = form                              one object, no trailing bytes
     form       = fields                            dataclass, NamedTuple, class with to/from_fields
                | value                             enum: the member's value
@@ -45,6 +51,10 @@ Decoding never takes C stack per level, however deep or hostile the payload (see
 Schema evolution: a field missing from a stored ``fields`` map takes its default (an error if it
 has none); a stored key that is no longer a constructor field is an error, never silently dropped
 (register an upcaster that renames or drops it). Fields declared with ``init=False`` are not stored.
+Every registered type has a schema version (1 unless registered with another); the event's manifest
+and the manifest of every nested object record the version the value was written at. A manifest at
+the registered version decodes directly; an older one goes through the upcasters registered for
+its name and version, one per version step, up to the registered version.
 
 Round-trip rules: every value comes back with its exact type (a tuple stays a tuple and a list a
 list wherever they appear, whatever the annotations say; ``Decimal`` keeps its digits, exponent and
@@ -68,6 +78,45 @@ from msgpack import ExtType
 
 MAX_DEPTH: Final = 100
 """How deep a stored value may nest (see the module docstring); encode and decode both check it."""
+
+MAX_VERSION: Final = 2**31 - 1
+"""The highest schema version a type can be registered at."""
+
+_VERSION_DIGITS: Final = len(str(MAX_VERSION))
+
+
+def manifest_of(name: str, version: int) -> str:
+    """The manifest that records ``name`` at schema ``version`` (see the grammar)."""
+    return name if version == 1 else f"{name}#{version}"
+
+
+def parse_manifest(manifest: str) -> tuple[str, int]:
+    """The ``(name, version)`` a stored manifest records: the inverse of :func:`manifest_of`.
+
+    A manifest without a valid version suffix is a name at version 1 (as everything stored before
+    versions existed is).
+    """
+    name, mark, digits = manifest.rpartition("#")
+    if (
+        mark
+        and name
+        and 0 < len(digits) <= _VERSION_DIGITS
+        and digits.isascii()
+        and digits.isdigit()
+        and digits[0] != "0"
+    ):
+        version = int(digits)
+        if 2 <= version <= MAX_VERSION:
+            return name, version
+    return manifest, 1
+
+
+def looks_versioned(name: str) -> bool:
+    """Whether ``name`` ends in ``#`` and digits, which a registered name must not (it would read
+    as a version suffix, or be confused with one)."""
+    _, mark, digits = name.rpartition("#")
+    return bool(mark) and digits.isascii() and digits.isdigit()
+
 
 OBJECT: Final = 1
 DECIMAL: Final = 2

@@ -29,7 +29,8 @@ from tests.persistence._journals import ControlledJournal
 
 UNREGISTERED = (
     "cannot encode tests.persistence._actors.Unregistered: the type is not registered; register "
-    "it with serializer.register(Unregistered) or decorate it with @event_type()"
+    'it with a stable name: serializer.register(Unregistered, "Unregistered") or decorate it with '
+    '@event_type("Unregistered")'
 )
 UNENCODABLE = (
     "cannot encode tests.persistence._actors.Holder as 'Holder': field 'value' holds a value of "
