@@ -50,6 +50,7 @@ from persistence._errors import (
     JournalError,
     SequenceNrConflictError,
 )
+from persistence._fsync import sync_directory
 from persistence._logging import get_logger
 from persistence.journal._file_format import (
     KIND_EVENTS,
@@ -147,14 +148,6 @@ def _recover(journal_ref: weakref.ref[FileJournal]) -> None:
 
 def _sync(fd: int) -> None:
     getattr(os, "fdatasync", os.fsync)(fd)
-
-
-def _sync_directory(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -460,7 +453,7 @@ class FileJournal:
         if not os.path.isdir(directory):
             with _os_errors("create the journal directory", directory):
                 os.makedirs(directory, exist_ok=True)
-                _sync_directory(os.path.dirname(os.path.abspath(directory)))
+                sync_directory(os.path.dirname(os.path.abspath(directory)))
         lock_path = os.path.join(directory, LOCK_FILE_NAME)
         with _os_errors("open the journal's lock file", lock_path):
             lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -506,7 +499,7 @@ class FileJournal:
             try:
                 os.write(fd, SEGMENT_HEADER)
                 os.fsync(fd)
-                _sync_directory(self._directory)
+                sync_directory(self._directory)
             except BaseException:
                 os.close(fd)
                 with contextlib.suppress(OSError):
