@@ -44,7 +44,6 @@ import contextlib
 import os
 import warnings
 import weakref
-from array import array
 from collections.abc import AsyncIterator, Sequence
 from typing import Final
 
@@ -263,16 +262,6 @@ class FileJournal:
 
     # -- reading -------------------------------------------------------------------------
 
-    async def _read_records(
-        self, positions: array[int], sizes: array[int]
-    ) -> list[tuple[bytes, int]]:
-        """The records at ``positions`` as ``(buffer, record count)`` runs (see
-        :meth:`SegmentReader.read_records`), unless the journal was closed meanwhile."""
-        runs = await self._reader.read_records(positions, sizes)
-        if self._closed:
-            raise self._closed_error("read events")
-        return runs
-
     async def replay(
         self,
         persistence_id: str,
@@ -291,7 +280,9 @@ class FileJournal:
             entries = index.page(low, to_sequence_nr, min(remaining, PAGE_SIZE))
             if not entries:
                 return
-            runs = await self._read_records(entries[2::4], entries[3::4])
+            runs = await self._reader.read_records(entries[2::4], entries[3::4])
+            if self._closed:  # closed while a worker thread read
+                raise self._closed_error("read events")
             page = self._reader.decode_replay_page(
                 persistence_id, runs, entries, low, to_sequence_nr
             )
@@ -357,7 +348,9 @@ class FileJournal:
             chunk = records_after(entries, after)
             if not chunk:
                 return
-            runs = await self._read_records(chunk[1::3], chunk[2::3])
+            runs = await self._reader.read_records(chunk[1::3], chunk[2::3])
+            if self._closed:  # closed while a worker thread read
+                raise self._closed_error("read events")
             page = self._reader.decode_ordered(runs, chunk, after, tag)
             after = chunk[-3]
             if len(page) > remaining:
