@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 import persistence.journal._file as file_module
+import persistence.journal._file_writer as writer_module
 from persistence import (
     JournalClosedError,
     JournalError,
@@ -299,13 +300,13 @@ async def test_concurrent_writers_share_syncs_through_group_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     syncs: list[int] = []
-    real_sync = file_module._sync
+    real_sync = writer_module._sync
 
     def counting_sync(fd: int) -> None:
         syncs.append(fd)
         real_sync(fd)
 
-    monkeypatch.setattr(file_module, "_sync", counting_sync)
+    monkeypatch.setattr(writer_module, "_sync", counting_sync)
     journal = FileJournal(tmp_path)
 
     async def writer(n: int) -> None:
@@ -321,14 +322,14 @@ async def test_batch_mode_syncs_in_the_background_soon_after_a_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced = asyncio.Event()
-    real_sync = file_module._sync
+    real_sync = writer_module._sync
 
     def observing_sync(fd: int) -> None:
         real_sync(fd)
         loop.call_soon_threadsafe(synced.set)
 
     loop = asyncio.get_running_loop()
-    monkeypatch.setattr(file_module, "_sync", observing_sync)
+    monkeypatch.setattr(writer_module, "_sync", observing_sync)
     journal = FileJournal(tmp_path, fsync="batch")
     assert await journal.write([single("a", 1)]) == [None]
     await asyncio.wait_for(synced.wait(), timeout=5)
@@ -582,7 +583,7 @@ async def test_a_failed_sync_fails_the_batch_and_stops_further_writes_until_reop
     def failing_sync(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(file_module, "_sync", failing_sync)
+    monkeypatch.setattr(writer_module, "_sync", failing_sync)
     segment = tmp_path / "00000001.log"
     with pytest.raises(JournalError) as raised:
         await journal.write([single("a", 2)])

@@ -55,6 +55,7 @@ Recovery on open scans every record and checks both checksums:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
@@ -112,9 +113,23 @@ def os_error(action: str, path: str, exc: OSError, *, offset: int | None = None)
     return JournalError(f"cannot {action} {where}: {reason}; {advice}")
 
 
+@contextlib.contextmanager
+def os_errors(action: str, path: str) -> Iterator[None]:
+    """Raise an ``OSError`` of the block as a :class:`~persistence.JournalError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise os_error(action, path, exc) from exc
+
+
 def segment_name(number: int) -> str:
     """The file name of segment ``number`` (``00000001.log`` for 1)."""
     return f"{number:08d}.log"
+
+
+def segment_path(directory: str, number: int) -> str:
+    """The path of segment ``number`` in the journal ``directory``."""
+    return os.path.join(directory, segment_name(number))
 
 
 def list_segments(directory: str) -> list[tuple[int, str]]:
@@ -305,7 +320,7 @@ class JournalScan:
             expected = segments[index - 1][0] + 1 if index else 1
             if number != expected:
                 raise JournalCorruptedError(
-                    os.path.join(self.directory, segment_name(expected)),
+                    segment_path(self.directory, expected),
                     0,
                     f"segment file is missing, but {segment_name(number)} exists: segments are "
                     "numbered from 1 without gaps and never removed; restore it from a backup",

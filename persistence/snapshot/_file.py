@@ -38,6 +38,7 @@ from typing import Any, Final
 import msgpack
 
 from persistence._errors import SnapshotStoreClosedError, SnapshotStoreError
+from persistence._fsync import sync_directory
 from persistence._logging import get_logger
 from persistence.snapshot._protocol import (
     SnapshotMetadata,
@@ -164,9 +165,9 @@ class FileSnapshotStore:
             root = os.path.dirname(directory)
             root_existed = os.path.isdir(root)
             os.makedirs(directory, exist_ok=True)
-            _sync_directory(root)
+            sync_directory(root)
             if not root_existed:
-                _sync_directory(os.path.dirname(os.path.abspath(root)))
+                sync_directory(os.path.dirname(os.path.abspath(root)))
         final = os.path.join(directory, f"{sequence_nr}.snap")
         temporary = os.path.join(directory, f".{sequence_nr}.snap.{secrets.token_hex(8)}.tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -181,7 +182,7 @@ class FileSnapshotStore:
             raise
         os.close(fd)
         os.replace(temporary, final)
-        _sync_directory(directory)
+        sync_directory(directory)
 
     async def load(
         self, persistence_id: str, criteria: SnapshotSelectionCriteria
@@ -286,7 +287,7 @@ class FileSnapshotStore:
                 continue
             removed = True
         if removed:
-            _sync_directory(directory)
+            sync_directory(directory)
 
     async def close(self) -> None:
         """Mark the store closed; later calls raise
@@ -319,11 +320,3 @@ def _read_snapshot(
     return StoredSnapshot(
         SnapshotMetadata(persistence_id, sequence_nr, timestamp), manifest, payload
     )
-
-
-def _sync_directory(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
