@@ -1,4 +1,9 @@
-"""Event journals: the plugin protocol and the bundled implementations."""
+"""Event journals: the plugin protocol and the bundled implementations.
+
+:class:`PostgresJournal` needs the ``postgres`` extra (asyncpg); it is imported on first use.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from persistence.journal._file import FileJournal
 from persistence.journal._memory import InMemoryJournal
@@ -12,6 +17,9 @@ from persistence.journal._protocol import (
 )
 from persistence.journal._sqlite import SqliteJournal
 
+if TYPE_CHECKING:
+    from persistence.journal._postgres import PostgresJournal
+
 __all__ = [
     "MAX_SEQUENCE_NR",
     "AtomicWrite",
@@ -19,7 +27,20 @@ __all__ = [
     "InMemoryJournal",
     "Journal",
     "PersistentRecord",
+    "PostgresJournal",
     "ReadJournal",
     "SqliteJournal",
     "TaggedRecord",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresJournal":  # asyncpg is an optional dependency
+        try:
+            from persistence.journal._postgres import PostgresJournal
+        except ImportError as exc:
+            raise ImportError(
+                f"PostgresJournal needs asyncpg ({exc}): pip install 'actorsys[postgres]'"
+            ) from exc
+        return PostgresJournal
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
