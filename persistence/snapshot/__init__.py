@@ -1,4 +1,10 @@
-"""Snapshot stores: the plugin protocol and the bundled implementations."""
+"""Snapshot stores: the plugin protocol and the bundled implementations.
+
+:class:`PostgresSnapshotStore` needs the ``postgres`` extra (asyncpg); it is imported on first
+use.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from persistence.snapshot._file import FileSnapshotStore
 from persistence.snapshot._memory import InMemorySnapshotStore
@@ -11,13 +17,29 @@ from persistence.snapshot._protocol import (
 )
 from persistence.snapshot._sqlite import SqliteSnapshotStore
 
+if TYPE_CHECKING:
+    from persistence.snapshot._postgres import PostgresSnapshotStore
+
 __all__ = [
     "MAX_TIMESTAMP",
     "FileSnapshotStore",
     "InMemorySnapshotStore",
+    "PostgresSnapshotStore",
     "SnapshotMetadata",
     "SnapshotSelectionCriteria",
     "SnapshotStore",
     "SqliteSnapshotStore",
     "StoredSnapshot",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresSnapshotStore":  # asyncpg is an optional dependency
+        try:
+            from persistence.snapshot._postgres import PostgresSnapshotStore
+        except ImportError as exc:
+            raise ImportError(
+                f"PostgresSnapshotStore needs asyncpg ({exc}): pip install 'actorsys[postgres]'"
+            ) from exc
+        return PostgresSnapshotStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,7 +32,8 @@ def test_journal_snapshot_and_testing_packages_export_exactly_their_public_names
         "PersistentRecord", "PostgresJournal", "ReadJournal", "SqliteJournal", "TaggedRecord",
     ]  # fmt: skip
     assert sorted(persistence.snapshot.__all__) == [
-        "FileSnapshotStore", "InMemorySnapshotStore", "MAX_TIMESTAMP", "SnapshotMetadata",
+        "FileSnapshotStore", "InMemorySnapshotStore", "MAX_TIMESTAMP", "PostgresSnapshotStore",
+        "SnapshotMetadata",
         "SnapshotSelectionCriteria", "SnapshotStore", "SqliteSnapshotStore", "StoredSnapshot",
     ]  # fmt: skip
     assert sorted(persistence.testing.__all__) == [
