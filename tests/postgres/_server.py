@@ -26,6 +26,9 @@ INSTALL_HINT = (
     "(apt-get install -y postgresql; .ci/run does it on CI)"
 )
 
+PASSWORD_USER = "secretive"
+"""The one role the test server authenticates by password (scram-sha-256)."""
+
 
 def find_bindir() -> Path:
     """The directory of ``initdb`` and ``postgres`` (newest Debian version first, then PATH)."""
@@ -106,6 +109,13 @@ class PostgresServer:
         )
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed ({done.returncode}): {done.stdout}{done.stderr}")
+        # Everyone is trusted except PASSWORD_USER, who must give a password: the credential
+        # tests need a server that checks one.
+        (self.data / "pg_hba.conf").write_text(
+            f"host all {PASSWORD_USER} 127.0.0.1/32 scram-sha-256\n"
+            "local all all trust\n"
+            "host all all 127.0.0.1/32 trust\n"
+        )
 
     def start(self) -> None:
         """Start the postmaster and wait until it accepts connections."""
