@@ -12,6 +12,7 @@ version recorded in ``schema_version``)::
                      what the deleted rows can no longer tell
     journal_state    one row: the highest ordering handed out before a delete_to, so that
                      highest_ordering never goes back
+    owner_epochs     (persistence_id, epoch): the highest owner epoch stored per id
     schema_version   the version of these tables (see :mod:`persistence._postgres_db`)
 
 Writes (group commit): the atomic writes that arrive while a batch is in flight are stored
@@ -28,6 +29,12 @@ visible, so orderings become visible in ordering order, across every process wri
 journal. The price is that the writes of several processes to one journal are serialized (each
 process's group commit keeps that to one statement per burst).
 
+Owner epochs (the fence against an old owner that wakes up): a write carrying an epoch is one
+statement of its own that, after the advisory lock, raises the id's epoch in ``owner_epochs``
+unless a higher one is stored (``ON CONFLICT DO UPDATE ... WHERE``, which reads the newest
+committed row, not the statement's snapshot) and inserts its events only if that succeeded; a
+taken sequence number rolls the whole statement back, epoch included.
+
 Text PostgreSQL cannot store (a NUL character) is rejected per atomic write, like every other
 unstorable write (:func:`~persistence.journal._validation.check_atomic_write`).
 """
@@ -42,7 +49,12 @@ from typing import Any
 
 import asyncpg
 
-from persistence._errors import JournalClosedError, JournalError, SequenceNrConflictError
+from persistence._errors import (
+    JournalClosedError,
+    JournalError,
+    OwnerEpochFencedError,
+    SequenceNrConflictError,
+)
 from persistence._postgres_db import LazyPostgres, check_url
 from persistence.journal._group_commit import GroupCommitter
 from persistence.journal._protocol import (
@@ -50,6 +62,7 @@ from persistence.journal._protocol import (
     AtomicWrite,
     PersistentRecord,
     TaggedRecord,
+    check_owner_epoch,
 )
 from persistence.journal._validation import check_atomic_write, utf8_problem
 
@@ -83,6 +96,10 @@ CREATE TABLE IF NOT EXISTS {schema}.journal_state (
     highest_ordering bigint NOT NULL
 );
 INSERT INTO {schema}.journal_state (id, highest_ordering) VALUES (1, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS {schema}.owner_epochs (
+    persistence_id text PRIMARY KEY,
+    epoch bigint NOT NULL
+);
 """
 
 _RECORD_COLUMNS = "persistence_id, sequence_nr, manifest, payload, writer_id, timestamp, tags"
@@ -94,22 +111,38 @@ class _Sql:
     def __init__(self, schema: str) -> None:
         s = f'"{schema}"'
         lock_key = zlib.crc32(schema.encode()) - (1 << 31)  # an int4 per schema
-        self.insert = f"""
-WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(1785949804, {lock_key}) AS locked),
+        lock = f"lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(1785949804, {lock_key}))"
+
+        def insert(source: str) -> str:
+            return f"""
 stored AS (
     INSERT INTO {s}.journal (ordering, {_RECORD_COLUMNS})
     SELECT nextval('{s}.journal_ordering'), w.pid, w.seq, w.manifest, w.payload, w.writer, w.ts,
         CASE WHEN w.tags IS NULL THEN NULL
             ELSE ARRAY(SELECT jsonb_array_elements_text(w.tags::jsonb)) END
-    FROM lock, unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[], $5::text[],
+    FROM {source}, unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[], $5::text[],
         $6::bigint[], $7::text[]) WITH ORDINALITY AS w(pid, seq, manifest, payload, writer, ts,
         tags, n)
     ORDER BY w.n
     RETURNING ordering, tags
-)
-INSERT INTO {s}.event_tags (tag, ordering)
-SELECT DISTINCT t.tag, stored.ordering FROM stored, unnest(stored.tags) AS t(tag)
-"""
+)"""
+
+        tags = (
+            f"INSERT INTO {s}.event_tags (tag, ordering)"
+            " SELECT DISTINCT t.tag, stored.ordering FROM stored, unnest(stored.tags) AS t(tag)"
+        )
+        self.insert = f"WITH {lock}, {insert('lock')} {tags}"
+        self.insert_fenced = f"""WITH {lock},
+claimed AS (
+    INSERT INTO {s}.owner_epochs (persistence_id, epoch) SELECT $8, $9 FROM lock
+    ON CONFLICT (persistence_id) DO UPDATE SET epoch = excluded.epoch
+    WHERE owner_epochs.epoch <= excluded.epoch
+    RETURNING epoch
+),
+{insert("claimed")},
+tagged AS ({tags})
+SELECT count(*) FROM claimed"""
+        self.stored_epoch = f"SELECT epoch FROM {s}.owner_epochs WHERE persistence_id = $1"
         self.first_conflict = (
             f"SELECT sequence_nr FROM {s}.journal WHERE persistence_id = $1"
             " AND sequence_nr BETWEEN $2 AND $3 ORDER BY sequence_nr LIMIT 1"
@@ -297,7 +330,10 @@ class PostgresJournal:
         self._db.check_open("write events")
         if not writes:
             return []
-        errors = [check_atomic_write(write) or _nul_problem(write) for write in writes]
+        errors = [
+            check_atomic_write(write) or check_owner_epoch(write) or _nul_problem(write)
+            for write in writes
+        ]
         valid = [write for write, error in zip(writes, errors, strict=True) if error is None]
         if not valid:
             return list(errors)
@@ -313,24 +349,33 @@ class PostgresJournal:
         self, pool: asyncpg.Pool, writes: list[AtomicWrite]
     ) -> list[BaseException | None]:
         async with pool.acquire() as conn:
-            try:
-                await conn.execute(self._sql.insert, *_columns(writes))
-            except asyncpg.UniqueViolationError:
-                pass  # a number is taken: redo write by write, rejecting only those
-            else:
-                return [None] * len(writes)
-            results: list[BaseException | None] = []
-            for write in writes:
+            if all(write.owner_epoch is None for write in writes):
                 try:
-                    await conn.execute(self._sql.insert, *_columns([write]))
+                    await conn.execute(self._sql.insert, *_columns(writes))
                 except asyncpg.UniqueViolationError:
-                    pid = write.persistence_id
-                    low, high = write.lowest_sequence_nr, write.highest_sequence_nr
-                    taken = await conn.fetchval(self._sql.first_conflict, pid, low, high)
-                    results.append(SequenceNrConflictError(pid, low if taken is None else taken))
+                    pass  # a number is taken: redo write by write, rejecting only those
                 else:
-                    results.append(None)
-            return results
+                    return [None] * len(writes)
+            return [await self._store_one(conn, write) for write in writes]
+
+    async def _store_one(
+        self, conn: asyncpg.Connection, write: AtomicWrite
+    ) -> BaseException | None:
+        """One atomic write in a statement of its own: ``None`` or why it was refused."""
+        sql = self._sql
+        pid, epoch = write.persistence_id, write.owner_epoch
+        try:
+            if epoch is None:
+                await conn.execute(sql.insert, *_columns([write]))
+                return None
+            if await conn.fetchval(sql.insert_fenced, *_columns([write]), pid, epoch):
+                return None
+        except asyncpg.UniqueViolationError:
+            low, high = write.lowest_sequence_nr, write.highest_sequence_nr
+            taken = await conn.fetchval(sql.first_conflict, pid, low, high)
+            return SequenceNrConflictError(pid, low if taken is None else taken)
+        stored: int = await conn.fetchval(sql.stored_epoch, pid)
+        return OwnerEpochFencedError(pid, epoch, stored)
 
     async def replay(
         self,

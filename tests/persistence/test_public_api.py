@@ -14,7 +14,7 @@ def test_persistence_exports_exactly_its_public_names() -> None:
         "DeleteEventsOutOfRangeError", "DeleteEventsSuccess", "DeleteSnapshotsFailure",
         "DeleteSnapshotsSuccess", "EventRejectedError", "JournalClosedError",
         "JournalCorruptedError", "JournalError", "MaxUnconfirmedMessagesExceededError",
-        "Persistence", "PersistenceConfigError", "PersistenceError", "PersistenceIdInUseError",
+        "OwnerEpochFencedError", "Persistence", "PersistenceConfigError", "PersistenceError", "PersistenceIdInUseError",
         "PersistenceStateError", "PersistentActor", "Recovery", "RecoveryCompleted",
         "RecoveryError", "RecoveryTimedOutError", "RetentionPolicy", "SaveSnapshotFailure",
         "SaveSnapshotSuccess", "SequenceNrConflictError", "SerializationError", "Serializer",

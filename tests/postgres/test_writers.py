@@ -9,7 +9,7 @@ import asyncpg
 
 from actorsys import ActorSystem
 from actorsys.testing import TestProbe
-from persistence import Persistence, SequenceNrConflictError
+from persistence import OwnerEpochFencedError, Persistence, SequenceNrConflictError
 from persistence.journal import AtomicWrite, PersistentRecord, PostgresJournal
 from persistence.testing._journal_suite import atomic, collect, record, seqs
 from tests.persistence._actors import Append, Appended, Failed, Stored, serializer, start_log
@@ -125,3 +125,31 @@ async def test_a_batch_with_one_conflict_stores_the_other_writes_of_the_batch(
         assert seqs(await collect(journal.replay("c"))) == [1]
     finally:
         await journal.close()
+
+
+async def test_an_old_owner_in_another_process_never_appends_after_the_new_owner_started(
+    postgres_dsn: str, pg_schema: str
+) -> None:
+    """The epoch fence across two pools: once epoch 2 stored an event, epoch 1 is refused."""
+    old = PostgresJournal(postgres_dsn, schema=pg_schema)
+    new = PostgresJournal(postgres_dsn, schema=pg_schema)
+    try:
+
+        async def owner(journal: PostgresJournal, epoch: int, base: int) -> list[bool]:
+            stored = []
+            for n in range(1, 31):
+                write = atomic("entity", base + n)._replace(owner_epoch=epoch)
+                [outcome] = await journal.write([write])
+                assert outcome is None or isinstance(outcome, OwnerEpochFencedError), outcome
+                stored.append(outcome is None)
+            return stored
+
+        await asyncio.gather(owner(old, 1, 0), owner(new, 2, 1000))
+        events = await collect(old.replay("entity"))
+        numbers = seqs(events)
+        first_new = next(i for i, n in enumerate(numbers) if n > 1000)
+        assert all(n > 1000 for n in numbers[first_new:])
+        assert numbers[first_new:] == list(range(1001, 1031))
+    finally:
+        await old.close()
+        await new.close()
