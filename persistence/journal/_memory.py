@@ -11,6 +11,7 @@ from persistence._errors import (
     OwnerEpochFencedError,
     SequenceNrConflictError,
 )
+from persistence.journal._changes import Changes
 from persistence.journal._protocol import (
     MAX_SEQUENCE_NR,
     AtomicWrite,
@@ -46,6 +47,8 @@ class InMemoryJournal:
         self._ordering = 0
         self._closed = False
         self._epochs: dict[str, int] = {}  # the highest owner epoch stored per id
+        self.changes = Changes()
+        """Bumped after every write that stored events (live queries wait on it)."""
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -77,6 +80,8 @@ class InMemoryJournal:
             if error is None:
                 self._store(write)
             results.append(error)
+        if results.count(None):
+            self.changes.bump()
         return results
 
     def _fenced(self, write: AtomicWrite) -> OwnerEpochFencedError | None:

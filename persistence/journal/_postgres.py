@@ -13,6 +13,8 @@ version recorded in ``schema_version``)::
     journal_state    one row: the highest ordering handed out before a delete_to, so that
                      highest_ordering never goes back
     owner_epochs     (persistence_id, epoch): the highest owner epoch stored per id
+    journal_notify   a statement trigger: every insert into journal sends a NOTIFY on the
+                     channel ``journal_<crc32 of the schema>_<schema>`` (delivered on commit)
     schema_version   the version of these tables (see :mod:`persistence._postgres_db`)
 
 Writes (group commit): the atomic writes that arrive while a batch is in flight are stored
@@ -35,12 +37,18 @@ unless a higher one is stored (``ON CONFLICT DO UPDATE ... WHERE``, which reads 
 committed row, not the statement's snapshot) and inserts its events only if that succeeded; a
 taken sequence number rolls the whole statement back, epoch included.
 
+Live queries wake on new events: the journal's ``changes`` (see
+:mod:`persistence.journal._changes`) is bumped by its own writes and, once a query waits on it,
+by the NOTIFYs of every process, received on one pooled connection that LISTENs (re-established
+after a connection loss; the queries' polling covers the time in between).
+
 Text PostgreSQL cannot store (a NUL character) is rejected per atomic write, like every other
 unstorable write (:func:`~persistence.journal._validation.check_atomic_write`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import zlib
 from collections.abc import AsyncIterator, Sequence
@@ -55,7 +63,9 @@ from persistence._errors import (
     OwnerEpochFencedError,
     SequenceNrConflictError,
 )
+from persistence._logging import get_logger
 from persistence._postgres_db import LazyPostgres, check_url
+from persistence.journal._changes import Changes
 from persistence.journal._group_commit import GroupCommitter
 from persistence.journal._protocol import (
     MAX_SEQUENCE_NR,
@@ -100,7 +110,16 @@ CREATE TABLE IF NOT EXISTS {schema}.owner_epochs (
     persistence_id text PRIMARY KEY,
     epoch bigint NOT NULL
 );
+CREATE OR REPLACE FUNCTION {schema}.notify_journal() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('%CHANNEL%', '');
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER journal_notify AFTER INSERT ON {schema}.journal
+    FOR EACH STATEMENT EXECUTE FUNCTION {schema}.notify_journal();
 """
+
+log = get_logger(__name__)
 
 _RECORD_COLUMNS = "persistence_id, sequence_nr, manifest, payload, writer_id, timestamp, tags"
 
@@ -260,6 +279,11 @@ def _tagged(rows: list[asyncpg.Record]) -> list[TaggedRecord]:
     ]
 
 
+def _settle(future: asyncio.Future[None], *_: object) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def _unreadable(text: str) -> bool:
     """Whether nothing can be stored under ``text`` (not UTF-8, or a NUL character)."""
     return utf8_problem(text) is not None or "\x00" in text
@@ -293,11 +317,12 @@ class PostgresJournal:
     ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
+        self._channel = f"journal_{zlib.crc32(schema.encode()):08x}_{schema}"[:63]
         self._db = LazyPostgres(
             dsn,
             pool,
             schema=schema,
-            ddl=_DDL,
+            ddl=_DDL.replace("%CHANNEL%", self._channel),
             name="postgresql journal",
             error=JournalError,
             closed_error=JournalClosedError,
@@ -306,6 +331,9 @@ class PostgresJournal:
         self._sql = _Sql(schema)
         self._page_size = page_size
         self._committer = GroupCommitter(self._flush, max_batch=max_batch)
+        self.changes = Changes(on_first_wait=self._start_listening)
+        """Bumped when events were stored, by this or (once a query waits) any process."""
+        self._listener: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PostgresJournal:
@@ -341,9 +369,48 @@ class PostgresJournal:
         return [next(stored) if error is None else error for error in errors]
 
     async def _flush(self, writes: list[AtomicWrite]) -> list[BaseException | None]:
-        return await self._db.run(
+        results = await self._db.run(
             "write events", lambda pool: self._store(pool, writes), closing=True
         )
+        self.changes.bump()
+        return results
+
+    def _start_listening(self) -> None:
+        if not self._db.closed:
+            self._listener = asyncio.ensure_future(self._listen())
+
+    def _notified(self, *_: object) -> None:
+        self.changes.bump()
+
+    async def _listen(self) -> None:
+        """LISTEN on one pooled connection until closed; after a loss, listen again."""
+        while not self._db.closed:
+            try:
+                pool = await self._db.pool("listen for new events")
+                async with pool.acquire() as conn:
+                    lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                    conn.add_termination_listener(partial(_settle, lost))
+                    await conn.add_listener(self._channel, self._notified)
+                    try:
+                        self.changes.bump()  # events may have come before LISTEN took effect
+                        await lost
+                    finally:
+                        if not conn.is_closed():
+                            await conn.remove_listener(self._channel, self._notified)
+            except (JournalError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                if self._db.closed:
+                    return
+                log.warning("journal_listen_failed", where=self._db.where, error=str(exc))
+                await asyncio.sleep(1.0)
+
+    async def _drain(self) -> None:
+        try:
+            await self._committer.drain()
+        finally:
+            listener, self._listener = self._listener, None
+            if listener is not None:
+                listener.cancel()
+                await asyncio.wait([listener])
 
     async def _store(
         self, pool: asyncpg.Pool, writes: list[AtomicWrite]
@@ -494,4 +561,4 @@ class PostgresJournal:
         """Finish pending writes and close the pool (if the journal opened it); later calls
         raise :class:`~persistence.JournalClosedError` (closing is final). Closing twice is
         harmless."""
-        await self._db.close(self._committer.drain)
+        await self._db.close(self._drain)

@@ -51,6 +51,7 @@ from persistence._errors import (
     SequenceNrConflictError,
 )
 from persistence._sqlite_db import DEFAULT_BUSY_TIMEOUT, LazySqlite, Synchronous
+from persistence.journal._changes import Changes
 from persistence.journal._group_commit import GroupCommitter
 from persistence.journal._protocol import (
     MAX_SEQUENCE_NR,
@@ -357,6 +358,8 @@ class SqliteJournal:
         )
         self._page_size = page_size
         self._committer = GroupCommitter(self._flush, max_batch=max_batch)
+        self.changes = Changes()
+        """Bumped after every batch written by this instance (live queries wait on it)."""
 
     @property
     def path(self) -> Path:
@@ -387,7 +390,9 @@ class SqliteJournal:
 
     async def _flush(self, writes: list[AtomicWrite]) -> list[BaseException | None]:
         # close() drains what was submitted before it: that may still open the file.
-        return await self._db.run_closing("write events", _write_batch, writes)
+        results = await self._db.run_closing("write events", _write_batch, writes)
+        self.changes.bump()
+        return results
 
     async def write(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
         """Store the batch; per write ``None`` (stored) or the exception that rejected it."""
