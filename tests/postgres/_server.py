@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
+import psutil  # type: ignore[import-untyped, unused-ignore]
 
 INSTALL_HINT = (
     "PostgreSQL is not installed: install the Debian package `postgresql` "
