@@ -8,6 +8,7 @@ store.
   idempotently, under a transaction-level advisory lock (concurrent ``CREATE TABLE IF NOT
   EXISTS`` of two processes can otherwise fail), with the schema version recorded in
   ``schema_version``.
+- A pool the store opens skips asyncpg's per-release reset query (see :func:`keep_session`).
 - Credentials are never printed: errors and ``repr`` name host, port and database only.
 """
 
@@ -18,7 +19,7 @@ import getpass
 import os
 import re
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -41,6 +42,12 @@ _CONNECTION_FAILURES = (
     OSError,
     asyncio.TimeoutError,
 )
+
+
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """The pools' reset: nothing beyond what asyncpg always does (roll back an open
+    transaction, drop listeners). The stores leave no session state behind, and asyncpg's
+    default reset costs a round trip on every release."""
 
 
 def check_url(url: str, kind: str) -> str:
@@ -241,6 +248,12 @@ class LazyPostgres:
         pool = await self.pool(operation, closing=closing)
         with self.errors(operation):
             return await call(pool)
+
+    async def release(self, connection: asyncpg.Connection) -> None:
+        """Give ``connection`` back to the pool it came from (before the pool closes)."""
+        if self._pool is not None:
+            with suppress(asyncpg.InterfaceError):  # the pool took it back when it died
+                await self._pool.release(connection)
 
     async def close(self, drain: Callable[[], Awaitable[None]] | None = None) -> None:
         """Finish ``drain`` (pending writes), then close the pool if this store opened it."""

@@ -49,6 +49,7 @@ unstorable write (:func:`~persistence.journal._validation.check_atomic_write`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import zlib
 from collections.abc import AsyncIterator, Sequence
@@ -64,7 +65,7 @@ from persistence._errors import (
     SequenceNrConflictError,
 )
 from persistence._logging import get_logger
-from persistence._postgres_db import LazyPostgres, check_url
+from persistence._postgres_db import LazyPostgres, check_url, keep_session
 from persistence.journal._changes import Changes
 from persistence.journal._group_commit import GroupCommitter
 from persistence.journal._protocol import (
@@ -151,6 +152,11 @@ stored AS (
             " SELECT DISTINCT t.tag, stored.ordering FROM stored, unnest(stored.tags) AS t(tag)"
         )
         self.insert = f"WITH {lock}, {insert('lock')} {tags}"
+        # One untagged event (a sequential persist): no arrays, no tag index to fill.
+        self.insert_one = (
+            f"WITH {lock} INSERT INTO {s}.journal (ordering, {_RECORD_COLUMNS})"
+            f" SELECT nextval('{s}.journal_ordering'), $1, $2, $3, $4, $5, $6, NULL FROM lock"
+        )
         self.insert_fenced = f"""WITH {lock},
 claimed AS (
     INSERT INTO {s}.owner_epochs (persistence_id, epoch) SELECT $8, $9 FROM lock
@@ -279,6 +285,20 @@ def _tagged(rows: list[asyncpg.Record]) -> list[TaggedRecord]:
     ]
 
 
+def _usable(conn: asyncpg.Connection) -> bool:
+    """Whether a pooled connection still works (the pool takes back one that died)."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # "released back to the pool" after it died
+        return False
+
+
+async def _give_back(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    """Release ``conn`` to ``pool`` unless the pool already took it back."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        await pool.release(conn)
+
+
 def _settle(future: asyncio.Future[None], *_: object) -> None:
     if not future.done():
         future.set_result(None)
@@ -326,7 +346,12 @@ class PostgresJournal:
             name="postgresql journal",
             error=JournalError,
             closed_error=JournalClosedError,
-            pool_options={"min_size": 1, "max_size": 10, **(pool_options or {})},
+            pool_options={
+                "min_size": 1,
+                "max_size": 10,
+                "reset": keep_session,
+                **(pool_options or {}),
+            },
         )
         self._sql = _Sql(schema)
         self._page_size = page_size
@@ -334,6 +359,8 @@ class PostgresJournal:
         self.changes = Changes(on_first_wait=self._start_listening)
         """Bumped when events were stored, by this or (once a query waits) any process."""
         self._listener: asyncio.Task[None] | None = None
+        self._writer: asyncpg.Connection | None = None
+        """The pooled connection the group committer keeps between batches (they are serial)."""
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PostgresJournal:
@@ -395,7 +422,7 @@ class PostgresJournal:
                         self.changes.bump()  # events may have come before LISTEN took effect
                         await lost
                     finally:
-                        if not conn.is_closed():
+                        if _usable(conn):
                             await conn.remove_listener(self._channel, self._notified)
             except (JournalError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                 if self._db.closed:
@@ -407,6 +434,9 @@ class PostgresJournal:
         try:
             await self._committer.drain()
         finally:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                await self._db.release(writer)
             listener, self._listener = self._listener, None
             if listener is not None:
                 listener.cancel()
@@ -415,7 +445,17 @@ class PostgresJournal:
     async def _store(
         self, pool: asyncpg.Pool, writes: list[AtomicWrite]
     ) -> list[BaseException | None]:
-        async with pool.acquire() as conn:
+        conn = self._writer
+        if conn is None or not _usable(conn):
+            self._writer = None
+            if conn is not None:
+                await _give_back(pool, conn)
+            conn = self._writer = await pool.acquire()
+        try:
+            if len(writes) == 1:
+                records = writes[0].records
+                if len(records) == 1 and not records[0].tags and writes[0].owner_epoch is None:
+                    return [await self._store_single(conn, writes[0])]
             if all(write.owner_epoch is None for write in writes):
                 try:
                     await conn.execute(self._sql.insert, *_columns(writes))
@@ -424,6 +464,23 @@ class PostgresJournal:
                 else:
                     return [None] * len(writes)
             return [await self._store_one(conn, write) for write in writes]
+        except BaseException:
+            self._writer = None  # lost or in doubt: the pool resets or replaces it
+            await _give_back(pool, conn)
+            raise
+
+    async def _store_single(
+        self, conn: asyncpg.Connection, write: AtomicWrite
+    ) -> BaseException | None:
+        """One untagged event without an owner epoch: the lean statement."""
+        pid, seq, manifest, payload, writer_id, timestamp, _ = write.records[0]
+        try:
+            await conn.execute(
+                self._sql.insert_one, pid, seq, manifest, payload, writer_id, timestamp
+            )
+        except asyncpg.UniqueViolationError:
+            return SequenceNrConflictError(pid, seq)
+        return None
 
     async def _store_one(
         self, conn: asyncpg.Connection, write: AtomicWrite

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from persistence._errors import SnapshotStoreClosedError, SnapshotStoreError
-from persistence._postgres_db import LazyPostgres, check_url
+from persistence._postgres_db import LazyPostgres, check_url, keep_session
 from persistence.snapshot._memory import now_ms
 from persistence.snapshot._protocol import (
     SnapshotMetadata,
@@ -88,7 +88,12 @@ class PostgresSnapshotStore:
             name="postgresql snapshot store",
             error=SnapshotStoreError,
             closed_error=SnapshotStoreClosedError,
-            pool_options={"min_size": 1, "max_size": 4, **(pool_options or {})},
+            pool_options={
+                "min_size": 1,
+                "max_size": 4,
+                "reset": keep_session,
+                **(pool_options or {}),
+            },
         )
         s = f'"{schema}".snapshots'
         self._save_sql = (

@@ -181,6 +181,7 @@ async def test_a_server_restart_fails_the_writes_in_flight_then_the_pool_reconne
         )
         await asyncio.to_thread(durable_server.start)
         # The pool replaces its dead connections: at most one more failure per connection.
+        result: BaseException | None = JournalError("not written")
         for _ in range(10):
             try:
                 [result] = await journal.write([atomic("a", 4)])
