@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import asyncpg
+import pytest
 
 from persistence import JournalError
 from persistence.journal import AtomicWrite, PersistentRecord, PostgresJournal
@@ -65,3 +66,28 @@ def test_persistence_journal_imports_without_asyncpg_and_postgres_journal_says_s
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=30
     )
     assert done.stdout == "needs asyncpg\n"
+
+
+async def test_tables_of_a_newer_schema_version_are_refused_saying_to_upgrade(
+    postgres_dsn: str, pg_schema: str
+) -> None:
+    journal = PostgresJournal(postgres_dsn, schema=pg_schema)
+    await journal.highest_ordering()
+    await journal.close()
+    conn = await asyncpg.connect(postgres_dsn)
+    try:
+        await conn.execute(f"UPDATE {pg_schema}.schema_version SET version = 2")
+    finally:
+        await conn.close()
+    again = PostgresJournal(postgres_dsn, schema=pg_schema)
+    try:
+        with pytest.raises(JournalError) as raised:
+            await again.highest_ordering()
+        port = postgres_dsn.rsplit(":", 1)[1].split("/", maxsplit=1)[0]
+        assert str(raised.value) == (
+            f"cannot open the postgresql journal at 127.0.0.1:{port}/postgres: schema "
+            f"{pg_schema!r} has version 2, written by a newer version of this library (this one "
+            "knows version 1); upgrade the library"
+        )
+    finally:
+        await again.close()
