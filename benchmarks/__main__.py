@@ -1,4 +1,5 @@
-"""``python -m benchmarks {mailbox,persist,replay,all} [--quick] [--json PATH] [--results PATH]``.
+"""``python -m benchmarks {mailbox,persist,replay,postgres,all} [--quick] [--json PATH]
+[--results PATH]``.
 
 Prints one table and the targets on stdout (progress goes to stderr), optionally writes the
 records as JSON and the full report as Markdown (``benchmarks/RESULTS.md``). Exits 1 when a
@@ -12,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import mailbox, persist, replay
+from benchmarks import mailbox, persist, postgres, replay
 from benchmarks._harness import LOOPS, Case, Isolation, quiet_logging, run_cases
 from benchmarks._progress import Progress
 from benchmarks._report import (
@@ -29,6 +30,7 @@ GROUPS = {
     "mailbox": mailbox.CASES,
     "persist": persist.CASES,
     "replay": replay.CASES,
+    "postgres": postgres.CASES,
 }
 
 

@@ -44,7 +44,12 @@ def serializer() -> Serializer:
 
 
 def open_journal(kind: str, mode: str, path: str) -> Journal:
-    """``SqliteJournal(path, synchronous=mode)`` or ``FileJournal(path, fsync=mode)``."""
+    """``SqliteJournal(path, synchronous=mode)`` or ``FileJournal(path, fsync=mode)``; for
+    ``kind="postgres"``, ``PostgresJournal(path)`` (``path`` is a DSN, durability the server's)."""
+    if kind == "postgres":
+        from persistence.journal import PostgresJournal
+
+        return PostgresJournal(path)
     if kind == "sqlite":
         return SqliteJournal(path, synchronous=mode)  # type: ignore[arg-type]
     return FileJournal(path, fsync=mode)  # type: ignore[arg-type]

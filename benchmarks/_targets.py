@@ -156,6 +156,35 @@ TARGETS: tuple[Target, ...] = (
         ),
     ),
     Target(
+        "concurrent persist, PostgreSQL, 1,000 actors x 100 events: vs raw executemany rounds",
+        0.5,
+        True,
+        (
+            Check(
+                "postgres.many_actors",
+                "actor postgres",
+                "events/s",
+                "raw asyncpg executemany per round",
+            ),
+        ),
+    ),
+    Target(
+        "sequential persist, PostgreSQL: vs one raw INSERT commit per event",
+        0.8,
+        True,
+        (
+            Check(
+                "postgres.one_actor", "actor postgres", "events/s", "raw asyncpg INSERT per event"
+            ),
+        ),
+    ),
+    Target(
+        "replay one id, PostgreSQL, 1,000,000 events: vs raw fetch + decode",
+        0.5,
+        True,
+        (Check("postgres.replay_one", "actor postgres", "events/s", "raw asyncpg fetch+decode"),),
+    ),
+    Target(
         "GC-tracked allocations per persisted event, actor level",
         8,
         False,

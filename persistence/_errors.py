@@ -6,6 +6,8 @@ Every error class of the package sits in this tree (a test compares it with the 
     ├── JournalError                 the journal could not do what was asked (a store failure)
     │   ├── JournalClosedError       you closed it: the journal was used after close()
     │   ├── JournalCorruptedError    it broke: a record failed its checksum (names file and offset)
+    │   ├── OwnerEpochFencedError    a write's owner epoch is below the id's newest: a newer owner
+    │   │                            exists (the fencing token of sharding)
     │   └── SequenceNrConflictError  a (persistence_id, sequence_nr) was already taken
     ├── SnapshotStoreError           the snapshot store failed
     │   └── SnapshotStoreClosedError you closed it: the store was used after close()
@@ -65,6 +67,21 @@ class SequenceNrConflictError(JournalError):
         )
         self.persistence_id = persistence_id
         self.sequence_nr = sequence_nr
+
+
+class OwnerEpochFencedError(JournalError):
+    """A write carried an owner epoch lower than the highest the journal stored for its
+    persistence id: a newer owner of the id exists, and this one must stop writing."""
+
+    def __init__(self, persistence_id: str, owner_epoch: int, stored_epoch: int) -> None:
+        super().__init__(
+            f"write refused, persistence_id={persistence_id!r}, owner_epoch={owner_epoch}: a "
+            f"newer owner exists (owner epoch {stored_epoch} has written this id); this "
+            "incarnation must stop"
+        )
+        self.persistence_id = persistence_id
+        self.owner_epoch = owner_epoch
+        self.stored_epoch = stored_epoch
 
 
 class SnapshotStoreError(PersistenceError):

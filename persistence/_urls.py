@@ -5,9 +5,9 @@ registered with a factory, which turns the whole URL into a store (not yet opene
 first use), and with the form that error messages list. The built-in schemes are registered
 like any other; a third-party backend adds its own::
 
-    register_journal_scheme("postgresql", PostgresJournal.from_url,
-                            form="'postgresql://USER@HOST/DB'")
-    Persistence("postgresql://bank@db.internal/bank")
+    register_journal_scheme("eventstore", EventStoreJournal.from_url,
+                            form="'eventstore://HOST:PORT'")
+    Persistence("eventstore://127.0.0.1:2113")
 
 Grammar of the built-in schemes::
 
@@ -15,6 +15,8 @@ Grammar of the built-in schemes::
             | "file:" path [ "?fsync=" ( "always" | "batch" | "never" ) ]      (journals)
             | "file:" path                                                      (snapshot stores)
     path    = a relative or absolute file system path, not empty
+    url     =/ ( "postgresql://" | "postgres://" ) dsn                          (both kinds)
+    dsn     = an asyncpg / libpq connection URL (the ``postgres`` extra: asyncpg)
 
 ``sqlite:data/bank.db`` is relative to the working directory, ``sqlite:/var/lib/bank.db`` is
 absolute. A journal and a snapshot store may share one SQLite file (they use separate tables).
@@ -86,7 +88,7 @@ class _Schemes(Generic[S]):
 
     def forms(self) -> str:
         """Every accepted form, for error messages: ``"A, B or C"``."""
-        *rest, last = self._forms.values()
+        *rest, last = dict.fromkeys(self._forms.values())  # schemes may share a form
         return f"{', '.join(rest)} or {last}" if rest else last
 
     def open(self, url: str) -> S:
@@ -261,3 +263,21 @@ register_snapshot_store_scheme("sqlite", _sqlite_snapshot_store, form=_SQLITE_FO
 register_snapshot_store_scheme(
     "file", _file_snapshot_store, form="'file:DIR' (e.g. 'file:data/snapshots')"
 )
+
+
+def _postgres_journal(url: str) -> Journal:
+    from persistence.journal import PostgresJournal  # asyncpg: imported when used
+
+    return PostgresJournal.from_url(url)
+
+
+def _postgres_snapshot_store(url: str) -> SnapshotStore:
+    from persistence.snapshot import PostgresSnapshotStore  # asyncpg: imported when used
+
+    return PostgresSnapshotStore.from_url(url)
+
+
+_POSTGRES_FORM = "'postgresql://USER@HOST:PORT/DB' (or 'postgres://...')"
+for _scheme in ("postgresql", "postgres"):
+    register_journal_scheme(_scheme, _postgres_journal, form=_POSTGRES_FORM)
+    register_snapshot_store_scheme(_scheme, _postgres_snapshot_store, form=_POSTGRES_FORM)

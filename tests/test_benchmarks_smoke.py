@@ -41,7 +41,7 @@ REQUIRED_KEYS = {
     "max",
     "runs",
 }
-GROUPS = ("mailbox", "persist", "replay")
+GROUPS = ("mailbox", "persist", "replay", "postgres")
 
 
 @pytest.mark.slow

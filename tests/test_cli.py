@@ -225,8 +225,9 @@ def test_verify_checks_a_sqlite_journal_with_its_integrity_check(tmp_path: Path)
         (
             ["dump", "nfs:{tmp}", "a"],
             "error: unsupported journal URL 'nfs:{tmp}': use 'memory:', 'sqlite:PATH' (e.g. "
-            "'sqlite:data/bank.db', optionally '?synchronous=full|normal|off') or 'file:DIR' "
-            "(e.g. 'file:data/journal', optionally '?fsync=always|batch|never')",
+            "'sqlite:data/bank.db', optionally '?synchronous=full|normal|off'), 'file:DIR' "
+            "(e.g. 'file:data/journal', optionally '?fsync=always|batch|never') or "
+            "'postgresql://USER@HOST:PORT/DB' (or 'postgres://...')",
         ),
         (
             ["ids", "memory:"],

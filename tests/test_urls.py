@@ -30,8 +30,8 @@ from persistence.snapshot import (
 
 JOURNAL_FORMS = (
     "'memory:', 'sqlite:PATH' (e.g. 'sqlite:data/bank.db', optionally "
-    "'?synchronous=full|normal|off') or 'file:DIR' (e.g. 'file:data/journal', optionally "
-    "'?fsync=always|batch|never')"
+    "'?synchronous=full|normal|off'), 'file:DIR' (e.g. 'file:data/journal', optionally "
+    "'?fsync=always|batch|never') or 'postgresql://USER@HOST:PORT/DB' (or 'postgres://...')"
 )
 
 
@@ -77,7 +77,7 @@ def test_opening_a_url_touches_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("url", ["postgres://localhost/db", "data/bank.db", "", "SQLITE:x.db"])
+@pytest.mark.parametrize("url", ["mysql://localhost/db", "data/bank.db", "", "SQLITE:x.db"])
 def test_an_unknown_scheme_lists_the_accepted_forms(url: str) -> None:
     with pytest.raises(PersistenceConfigError) as raised:
         open_journal(url)
@@ -201,11 +201,14 @@ def test_an_unsupported_url_lists_the_registered_forms_after_the_built_in_ones(
     assert str(raised.value) == (
         "unsupported journal URL 'mongodb://x': use 'memory:', 'sqlite:PATH' (e.g. "
         "'sqlite:data/bank.db', optionally '?synchronous=full|normal|off'), 'file:DIR' (e.g. "
-        "'file:data/journal', optionally '?fsync=always|batch|never') or 'memo://NAME'"
+        "'file:data/journal', optionally '?fsync=always|batch|never'), "
+        "'postgresql://USER@HOST:PORT/DB' (or 'postgres://...') or 'memo://NAME'"
     )
     with pytest.raises(PersistenceConfigError) as raised:
         persistence.Persistence("memory:", "mongodb://x")
-    assert str(raised.value).endswith("'file:DIR' (e.g. 'file:data/snapshots') or 'memo://NAME'")
+    assert str(raised.value).endswith(
+        "'postgresql://USER@HOST:PORT/DB' (or 'postgres://...') or 'memo://NAME'"
+    )
 
 
 def test_a_factory_says_what_is_wrong_with_its_own_urls(memo: Backend) -> None:

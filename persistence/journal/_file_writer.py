@@ -110,6 +110,12 @@ def encode_batch(
     ids = index.ids
     for position, write in enumerate(writes):
         error = check_atomic_write(write)
+        if error is None and write.owner_epoch is not None:
+            error = JournalError(
+                f"cannot write persistence_id={write.persistence_id!r} with an owner epoch: "
+                "the file journal does not support owner epochs; use the SQLite or "
+                "PostgreSQL journal to fence owners"
+            )
         if error is None:
             records = write.records
             persistence_id = records[0].persistence_id

@@ -6,12 +6,18 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import AsyncIterator, Sequence
 
-from persistence._errors import JournalClosedError, SequenceNrConflictError
+from persistence._errors import (
+    JournalClosedError,
+    OwnerEpochFencedError,
+    SequenceNrConflictError,
+)
+from persistence.journal._changes import Changes
 from persistence.journal._protocol import (
     MAX_SEQUENCE_NR,
     AtomicWrite,
     PersistentRecord,
     TaggedRecord,
+    check_owner_epoch,
 )
 from persistence.journal._validation import check_atomic_write
 
@@ -40,6 +46,9 @@ class InMemoryJournal:
         self._tags: dict[str, list[int]] = {}
         self._ordering = 0
         self._closed = False
+        self._epochs: dict[str, int] = {}  # the highest owner epoch stored per id
+        self.changes = Changes()
+        """Bumped after every write that stored events (live queries wait on it)."""
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -62,11 +71,27 @@ class InMemoryJournal:
         self._check_open("write")
         results: list[BaseException | None] = []
         for write in writes:
-            error = check_atomic_write(write) or self._conflict(write)
+            error = (
+                check_atomic_write(write)
+                or check_owner_epoch(write)
+                or self._fenced(write)
+                or self._conflict(write)
+            )
             if error is None:
                 self._store(write)
             results.append(error)
+        if results.count(None):
+            self.changes.bump()
         return results
+
+    def _fenced(self, write: AtomicWrite) -> OwnerEpochFencedError | None:
+        epoch = write.owner_epoch
+        if epoch is None:
+            return None
+        stored = self._epochs.get(write.persistence_id, epoch)
+        return (
+            OwnerEpochFencedError(write.persistence_id, epoch, stored) if stored > epoch else None
+        )
 
     def _conflict(self, write: AtomicWrite) -> SequenceNrConflictError | None:
         log = self._logs.get(write.persistence_id)
@@ -100,6 +125,11 @@ class InMemoryJournal:
                 log.records.insert(index, record)
                 log.orderings.insert(index, ordering)
         log.highest = max(log.highest, write.highest_sequence_nr)
+        if write.owner_epoch is not None:
+            epochs = self._epochs
+            epochs[write.persistence_id] = max(
+                epochs.get(write.persistence_id, 0), write.owner_epoch
+            )
 
     async def replay(
         self,

@@ -14,6 +14,12 @@ them):
   the journal's durability setting). Writing a ``(persistence_id, sequence_nr)`` that is already
   stored fails that atomic write with :class:`~persistence.SequenceNrConflictError`; nothing is
   overwritten.
+- Owner epochs (the fencing token of sharding; optional for callers): an :class:`AtomicWrite`
+  may carry an ``owner_epoch`` (an int from 0 to 2**63-1). Within the write's transaction the
+  journal refuses it with :class:`~persistence.OwnerEpochFencedError` (nothing of it stored) if
+  it stored a higher epoch for the id before; once stored, the write's epoch is the id's
+  highest if it is higher. A write without an epoch is not fenced. A journal that cannot fence
+  rejects every write carrying an epoch with a :class:`~persistence.JournalError` saying so.
 - ``replay(pid, from_sequence_nr, to_sequence_nr, max)``: the stored events of ``pid`` with
   ``from <= sequence_nr <= to`` in sequence order, at most ``max`` of them, yielded in pages (lists)
   so that a long history streams with bounded memory and one backend round trip per page.
@@ -43,6 +49,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
+from persistence._errors import JournalError
+
 MAX_SEQUENCE_NR = (1 << 63) - 1
 
 
@@ -63,6 +71,8 @@ class AtomicWrite(NamedTuple):
     """Events of one persistence id, consecutive sequence numbers, stored all or nothing."""
 
     records: Sequence[PersistentRecord]
+    owner_epoch: int | None = None
+    """The writer's owner epoch (fencing token), or ``None`` for an unfenced write."""
 
     @property
     def persistence_id(self) -> str:
@@ -75,6 +85,17 @@ class AtomicWrite(NamedTuple):
     @property
     def highest_sequence_nr(self) -> int:
         return self.records[-1].sequence_nr
+
+
+def check_owner_epoch(write: AtomicWrite) -> JournalError | None:
+    """The rejection of a write whose owner epoch is not ``None`` or an int of 64 bits."""
+    epoch = write.owner_epoch
+    if epoch is None or (type(epoch) is int and 0 <= epoch <= MAX_SEQUENCE_NR):
+        return None
+    return JournalError(
+        f"invalid atomic write, persistence_id={write.persistence_id!r}: owner_epoch must be "
+        f"None or an int from 0 to {MAX_SEQUENCE_NR}, not {epoch!r}"
+    )
 
 
 class TaggedRecord(NamedTuple):

@@ -11,6 +11,8 @@ Schema::
                    order)
     journal_state  one row: the highest ordering handed out before a delete_to, so that
                    orderings are never reused after the newest events were deleted
+    owner_epochs   (persistence_id, epoch): the highest owner epoch stored per id (the fence
+                   against an old owner; writes carrying an epoch take the write-by-write path)
 
 Why a rowid table and not one clustered on ``(persistence_id, sequence_nr)`` (WITHOUT ROWID):
 events arrive interleaved across many ids, and appending rows in ordering order dirties a few
@@ -45,15 +47,18 @@ from typing import Any
 from persistence._errors import (
     JournalClosedError,
     JournalError,
+    OwnerEpochFencedError,
     SequenceNrConflictError,
 )
 from persistence._sqlite_db import DEFAULT_BUSY_TIMEOUT, LazySqlite, Synchronous
+from persistence.journal._changes import Changes
 from persistence.journal._group_commit import GroupCommitter
 from persistence.journal._protocol import (
     MAX_SEQUENCE_NR,
     AtomicWrite,
     PersistentRecord,
     TaggedRecord,
+    check_owner_epoch,
 )
 from persistence.journal._validation import check_atomic_write, utf8_problem
 
@@ -83,7 +88,11 @@ CREATE TABLE IF NOT EXISTS journal_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     highest_ordering INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO journal_state (id, highest_ordering) VALUES (1, 0)
+INSERT OR IGNORE INTO journal_state (id, highest_ordering) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS owner_epochs (
+    persistence_id TEXT NOT NULL PRIMARY KEY,
+    epoch INTEGER NOT NULL
+) WITHOUT ROWID
 """
 
 _INSERT = (
@@ -91,6 +100,11 @@ _INSERT = (
     " timestamp, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_TAG = "INSERT INTO event_tags (tag, ordering) VALUES (?, ?)"
+_STORED_EPOCH = "SELECT epoch FROM owner_epochs WHERE persistence_id = ?"
+_RAISE_EPOCH = (
+    "INSERT INTO owner_epochs (persistence_id, epoch) VALUES (?, ?) ON CONFLICT (persistence_id)"
+    " DO UPDATE SET epoch = max(epoch, excluded.epoch)"
+)
 _HIGHEST_ORDERING = (
     "SELECT max(coalesce((SELECT max(ordering) FROM journal), 0),"
     " (SELECT highest_ordering FROM journal_state))"
@@ -181,11 +195,13 @@ def _write_batch(conn: sqlite3.Connection, writes: list[AtomicWrite]) -> list[Ba
         for write in writes:
             ordering = _add_rows(write, ordering, rows, tag_rows)
         try:
+            if any(write.owner_epoch is not None for write in writes):
+                raise _Fenced  # epochs are checked write by write, below
             conn.executemany(_INSERT, rows)
             if tag_rows:
                 conn.executemany(_INSERT_TAG, tag_rows)
             results: list[BaseException | None] = [None] * len(writes)
-        except sqlite3.IntegrityError:
+        except (sqlite3.IntegrityError, _Fenced):
             # A (persistence_id, sequence_nr) is taken: redo write by write to reject only those.
             conn.execute("ROLLBACK")
             conn.execute("BEGIN IMMEDIATE")
@@ -203,12 +219,21 @@ def _write_batch(conn: sqlite3.Connection, writes: list[AtomicWrite]) -> list[Ba
     return results
 
 
+class _Fenced(Exception):
+    """A batch holds writes with owner epochs: they take the write-by-write path."""
+
+
 def _write_one(
     conn: sqlite3.Connection,
     write: AtomicWrite,
     rows: list[Row],
     tag_rows: list[tuple[str, int]],
-) -> SequenceNrConflictError | None:
+) -> JournalError | None:
+    epoch = write.owner_epoch
+    if epoch is not None:
+        stored = conn.execute(_STORED_EPOCH, (write.persistence_id,)).fetchone()
+        if stored is not None and stored[0] > epoch:
+            return OwnerEpochFencedError(write.persistence_id, epoch, stored[0])
     conn.execute("SAVEPOINT write")
     try:
         conn.executemany(_INSERT, rows)
@@ -219,6 +244,8 @@ def _write_one(
         pid, low, high = write.persistence_id, write.lowest_sequence_nr, write.highest_sequence_nr
         taken = conn.execute(_FIRST_CONFLICT, (pid, low, high)).fetchone()
         return SequenceNrConflictError(pid, low if taken is None else taken[0])
+    if epoch is not None:
+        conn.execute(_RAISE_EPOCH, (write.persistence_id, epoch))
     conn.execute("RELEASE write")
     return None
 
@@ -331,6 +358,8 @@ class SqliteJournal:
         )
         self._page_size = page_size
         self._committer = GroupCommitter(self._flush, max_batch=max_batch)
+        self.changes = Changes()
+        """Bumped after every batch written by this instance (live queries wait on it)."""
 
     @property
     def path(self) -> Path:
@@ -361,7 +390,9 @@ class SqliteJournal:
 
     async def _flush(self, writes: list[AtomicWrite]) -> list[BaseException | None]:
         # close() drains what was submitted before it: that may still open the file.
-        return await self._db.run_closing("write events", _write_batch, writes)
+        results = await self._db.run_closing("write events", _write_batch, writes)
+        self.changes.bump()
+        return results
 
     async def write(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
         """Store the batch; per write ``None`` (stored) or the exception that rejected it."""
@@ -369,7 +400,9 @@ class SqliteJournal:
         if self._db.closed or self._db.read_only:
             self._check_writable("write events")
         for write in writes:
-            if check_atomic_write(write) is not None:
+            if check_atomic_write(write) is not None or (
+                write.owner_epoch is not None and check_owner_epoch(write) is not None
+            ):
                 return await self._write_well_formed(writes)
         if not writes:
             return []
@@ -377,7 +410,7 @@ class SqliteJournal:
 
     async def _write_well_formed(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
         """Reject the malformed atomic writes, submit the rest."""
-        errors = [check_atomic_write(write) for write in writes]
+        errors = [check_atomic_write(write) or check_owner_epoch(write) for write in writes]
         valid = [write for write, error in zip(writes, errors, strict=True) if error is None]
         if not valid:
             return list(errors)

@@ -49,6 +49,12 @@ async def _flatten(
                     yield envelope
 
 
+def _generation(journal: object) -> int:
+    """The journal's write generation (0 if it does not signal writes)."""
+    changes = getattr(journal, "changes", None)
+    return 0 if changes is None else int(changes.generation)
+
+
 class EventQueries:
     """The read side of a journal: current and live queries yielding :class:`EventEnvelope`.
 
@@ -127,6 +133,7 @@ class EventQueries:
             high = min(high, await journal.highest_sequence_nr(persistence_id))
         while low <= high:
             found = False
+            since = _generation(journal)
             pages = journal.replay(persistence_id, low, high)
             async with _closing(pages):
                 async for page in pages:
@@ -137,7 +144,7 @@ class EventQueries:
             if not live:
                 return
             if not found:
-                await asyncio.sleep(self._poll_interval)
+                await self._idle(journal, since)
 
     # -- by tag -------------------------------------------------------------------------------
 
@@ -195,6 +202,7 @@ class EventQueries:
             # out in commit order).
             reached = await journal.highest_ordering() if progress else 0
             found = False
+            since = _generation(journal)
             pages = pages_after(after)
             async with _closing(pages):
                 async for page in pages:
@@ -209,7 +217,7 @@ class EventQueries:
             if progress:
                 yield reached, None
             if not found:
-                await asyncio.sleep(self._poll_interval)
+                await self._idle(journal, since)
 
     # -- persistence ids ----------------------------------------------------------------------
 
@@ -244,6 +252,15 @@ class EventQueries:
             await asyncio.sleep(self._poll_interval)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    async def _idle(self, journal: object, since: int) -> None:
+        """Wait until the journal signals a write after generation ``since`` (if it signals
+        writes: see :class:`~persistence.journal._changes.Changes`), at most one poll interval."""
+        changes = getattr(journal, "changes", None)
+        if changes is None:
+            await asyncio.sleep(self._poll_interval)
+        else:
+            await changes.wait(since, self._poll_interval)
 
     def _read_journal(self, operation: str) -> ReadJournal:
         journal: Any = self._journal

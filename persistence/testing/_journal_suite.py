@@ -28,7 +28,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from persistence._errors import JournalClosedError, JournalError, SequenceNrConflictError
+from persistence._errors import (
+    JournalClosedError,
+    JournalError,
+    OwnerEpochFencedError,
+    SequenceNrConflictError,
+)
 from persistence.journal._protocol import (
     MAX_SEQUENCE_NR,
     AtomicWrite,
@@ -62,6 +67,29 @@ def atomic(
     """One atomic write of ``persistence_id``'s events ``low..high`` (inclusive)."""
     top = low if high is None else high
     return AtomicWrite([record(persistence_id, n, tags=tags) for n in range(low, top + 1)])
+
+
+def fenced(
+    persistence_id: str, low: int, high: int | None = None, *, epoch: int | None
+) -> AtomicWrite:
+    """:func:`atomic` carrying an owner epoch."""
+    return atomic(persistence_id, low, high)._replace(owner_epoch=epoch)
+
+
+EPOCHS_UNSUPPORTED = "does not support owner epochs"
+"""What a journal that cannot fence says when it rejects a write carrying an epoch."""
+
+
+async def _epochs_supported(journal: Journal) -> bool:
+    """Whether ``journal`` fences by owner epoch: it stores a write carrying one, or rejects it
+    saying it does not support them (and then the epoch tests check just that refusal)."""
+    [result] = await journal.write([fenced("probe-epochs", 1, epoch=0)])
+    if result is None:
+        return True
+    assert type(result) is JournalError, result
+    assert EPOCHS_UNSUPPORTED in str(result), result
+    assert await journal.highest_sequence_nr("probe-epochs") == 0
+    return False
 
 
 def seqs(records: Sequence[PersistentRecord]) -> list[int]:
@@ -341,6 +369,94 @@ class JournalConformance:
         assert result.sequence_nr == 5
         await write_ok(journal, atomic("a", 3, 4))
         assert seqs(await collect(journal.replay("a"))) == [1, 2, 3, 4, 5, 6]
+
+    # --- owner epochs (fencing tokens) ---------------------------------------------------------
+
+    async def test_a_write_below_the_stored_epoch_is_refused_saying_a_newer_owner_exists(
+        self, journal: Journal
+    ) -> None:
+        if not await _epochs_supported(journal):
+            return
+        await write_ok(journal, fenced("a", 1, 2, epoch=3))
+        [result] = await journal.write([fenced("a", 3, epoch=2)])
+        assert type(result) is OwnerEpochFencedError
+        assert (result.persistence_id, result.owner_epoch, result.stored_epoch) == ("a", 2, 3)
+        assert str(result) == (
+            "write refused, persistence_id='a', owner_epoch=2: a newer owner exists (owner "
+            "epoch 3 has written this id); this incarnation must stop"
+        )
+        assert seqs(await collect(journal.replay("a"))) == [1, 2]
+        assert await journal.highest_sequence_nr("a") == 2
+
+    async def test_equal_and_higher_epochs_are_accepted_and_a_higher_one_fences_the_old_owner(
+        self, journal: Journal
+    ) -> None:
+        if not await _epochs_supported(journal):
+            return
+        await write_ok(journal, fenced("a", 1, epoch=1), fenced("a", 2, epoch=1))
+        await write_ok(journal, fenced("a", 3, epoch=2))  # the new owner takes over
+        [old] = await journal.write([fenced("a", 4, epoch=1)])  # the old one wakes up
+        assert isinstance(old, OwnerEpochFencedError)
+        await write_ok(journal, fenced("a", 4, epoch=2))
+        await write_ok(journal, atomic("a", 5))  # a write without an epoch is not fenced
+        assert seqs(await collect(journal.replay("a"))) == [1, 2, 3, 4, 5]
+
+    async def test_epochs_are_kept_per_persistence_id(self, journal: Journal) -> None:
+        if not await _epochs_supported(journal):
+            return
+        await write_ok(journal, fenced("a", 1, epoch=7))
+        await write_ok(journal, fenced("b", 1, epoch=1))
+        results = await journal.write([fenced("b", 2, epoch=1), fenced("a", 2, epoch=6)])
+        assert results[0] is None
+        assert isinstance(results[1], OwnerEpochFencedError)
+
+    async def test_a_refused_write_does_not_raise_the_epoch_nor_fail_the_rest_of_its_batch(
+        self, journal: Journal
+    ) -> None:
+        if not await _epochs_supported(journal):
+            return
+        await write_ok(journal, fenced("a", 1, epoch=1))
+        results = await journal.write(
+            [fenced("a", 1, epoch=5), atomic("b", 1), fenced("c", 1, epoch=0)]
+        )
+        assert isinstance(results[0], SequenceNrConflictError)  # not stored: epoch stays 1
+        assert results[1:] == [None, None]
+        await write_ok(journal, fenced("a", 2, epoch=1))
+        [bad] = await journal.write([fenced("a", 3, epoch=-1)])
+        assert type(bad) is JournalError
+        assert str(bad) == (
+            "invalid atomic write, persistence_id='a': owner_epoch must be None or an int from 0 "
+            f"to {MAX_SEQUENCE_NR}, not -1"
+        )
+        assert seqs(await collect(journal.replay("a"))) == [1, 2]
+
+    async def test_concurrent_owners_never_both_write_after_the_newer_one(
+        self, journal: Journal
+    ) -> None:
+        if not await _epochs_supported(journal):
+            return
+        old_owner = [journal.write([fenced("a", n, epoch=1)]) for n in range(1, 21)]
+        new_owner = [journal.write([fenced("a", 100 + n, epoch=2)]) for n in range(1, 21)]
+        interleaved = [w for pair in zip(old_owner, new_owner, strict=True) for w in pair]
+        outcomes = [result for [result] in await asyncio.gather(*interleaved)]
+        stored = await collect(journal.replay("a"))
+        first_new = next(i for i, r in enumerate(stored) if r.sequence_nr > 100)
+        assert all(r.sequence_nr > 100 for r in stored[first_new:])
+        refused = [r for r in outcomes if r is not None]
+        assert all(isinstance(r, OwnerEpochFencedError) for r in refused)
+        assert len(stored) + len(refused) == 40
+
+    async def test_the_stored_epoch_survives_reopening(
+        self, journal: Journal, reopen: Reopen | None
+    ) -> None:
+        if not await _epochs_supported(journal):
+            return
+        await write_ok(journal, fenced("a", 1, epoch=4))
+        await journal.close()
+        async with reopened(reopen) as again:
+            [result] = await again.write([fenced("a", 2, epoch=3)])
+            assert isinstance(result, OwnerEpochFencedError)
+            await write_ok(again, fenced("a", 2, epoch=4))
 
     # --- malformed atomic writes --------------------------------------------------------------
 

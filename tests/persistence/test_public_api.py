@@ -14,7 +14,8 @@ def test_persistence_exports_exactly_its_public_names() -> None:
         "DeleteEventsOutOfRangeError", "DeleteEventsSuccess", "DeleteSnapshotsFailure",
         "DeleteSnapshotsSuccess", "EventRejectedError", "JournalClosedError",
         "JournalCorruptedError", "JournalError", "MaxUnconfirmedMessagesExceededError",
-        "Persistence", "PersistenceConfigError", "PersistenceError", "PersistenceIdInUseError",
+        "OwnerEpochFencedError", "Persistence", "PersistenceConfigError", "PersistenceError",
+        "PersistenceIdInUseError",
         "PersistenceStateError", "PersistentActor", "Recovery", "RecoveryCompleted",
         "RecoveryError", "RecoveryTimedOutError", "RetentionPolicy", "SaveSnapshotFailure",
         "SaveSnapshotSuccess", "SequenceNrConflictError", "SerializationError", "Serializer",
@@ -30,10 +31,11 @@ def test_persistence_exports_exactly_its_public_names() -> None:
 def test_journal_snapshot_and_testing_packages_export_exactly_their_public_names() -> None:
     assert sorted(persistence.journal.__all__) == [
         "AtomicWrite", "FileJournal", "InMemoryJournal", "Journal", "MAX_SEQUENCE_NR",
-        "PersistentRecord", "ReadJournal", "SqliteJournal", "TaggedRecord",
+        "PersistentRecord", "PostgresJournal", "ReadJournal", "SqliteJournal", "TaggedRecord",
     ]  # fmt: skip
     assert sorted(persistence.snapshot.__all__) == [
-        "FileSnapshotStore", "InMemorySnapshotStore", "MAX_TIMESTAMP", "SnapshotMetadata",
+        "FileSnapshotStore", "InMemorySnapshotStore", "MAX_TIMESTAMP", "PostgresSnapshotStore",
+        "SnapshotMetadata",
         "SnapshotSelectionCriteria", "SnapshotStore", "SqliteSnapshotStore", "StoredSnapshot",
     ]  # fmt: skip
     assert sorted(persistence.testing.__all__) == [
