@@ -115,7 +115,7 @@ class BackoffSupervisor(Actor):
         elif message == _RESET:
             self._restart_count = 0
         elif self._child is not None:
-            self._child.tell(message, self.context._current[1])
+            self.context.forward(message, self._child)
         elif self._options.reply_while_down is not None:
             self.context.sender.tell(self._options.reply_while_down, self.context.self)
         else:

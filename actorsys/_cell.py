@@ -263,6 +263,11 @@ class ActorCell:
         child._post_system((_Sys.CREATE,))
         return child.ref
 
+    def forward(self, message: Any, ref: ActorRef) -> None:
+        """Tell ``ref`` the ``message`` with the sender of the message being handled, so that
+        ``ref`` answers the original sender (Akka's ``forward``)."""
+        ref.tell(message, self._current[1])
+
     def stop(self, ref: ActorRef) -> None:
         """Stop ``ref`` (this actor or a child) after its current message."""
         ref._cell._post_system(_STOP)
