@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Self
 
 from actorsys._actor import Actor
-from actorsys._cell import ActorFactory
+from actorsys._context import ActorFactory
 from actorsys._messages import Terminated
 from actorsys._ref import ActorRef
 from actorsys._supervision import Directive, OneForOneStrategy, SupervisorStrategy

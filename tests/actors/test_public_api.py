@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import actorsys
 import actorsys.testing
 
@@ -78,3 +80,49 @@ def test_every_actorsys_error_derives_from_actor_error() -> None:
     ]
     assert all(issubclass(error, actorsys.ActorError) for error in errors)
     assert issubclass(actorsys.AskTimeoutError, TimeoutError)
+
+
+ACTOR_CONTEXT_API = [
+    "become",
+    "child",
+    "children",
+    "forward",
+    "log",
+    "parent",
+    "path",
+    "receive_timeout",
+    "self",
+    "sender",
+    "set_receive_timeout",
+    "spawn",
+    "stash",
+    "stop",
+    "system",
+    "timers",
+    "unbecome",
+    "unstash_all",
+    "unwatch",
+    "watch",
+]
+
+
+def public_names(obj: object) -> list[str]:
+    return sorted(name for name in dir(obj) if not name.startswith("_"))
+
+
+def test_the_actor_context_offers_exactly_what_an_actor_may_use() -> None:
+    assert public_names(actorsys.ActorContext) == ACTOR_CONTEXT_API
+
+
+async def test_an_actors_context_is_an_actor_context_and_shows_nothing_of_the_runtime() -> None:
+    seen: list[tuple[bool, list[str]]] = []
+
+    class Inspector(actorsys.Actor):
+        def receive(self, message: Any) -> None:
+            context = self.context
+            seen.append((isinstance(context, actorsys.ActorContext), public_names(context)))
+            context.sender.tell("seen")
+
+    async with actorsys.ActorSystem("api") as system:
+        assert await system.spawn(Inspector).ask("look", timeout=5) == "seen"
+    assert seen == [(True, ACTOR_CONTEXT_API)]
