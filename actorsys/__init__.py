@@ -8,7 +8,7 @@ The public names are defined in private modules, one concern each:
   ``_cell`` (the drain loop and the lifecycle); ``_lifecycle``: its states and system messages.
 - ``_supervision``: supervisor strategies; ``_backoff``: the backoff supervisor.
 - ``_system``: ``ActorSystem``, extensions, shutdown; ``_event_stream``, ``_messages``,
-  ``_timers``, ``_clock``, ``_errors``, ``_logging``.
+  ``_timers``, ``_clock``, ``_errors``, ``_logging``; ``_public``: public names show this module.
 - ``actorsys.runtime``: the API for libraries built on actorsys; ``actorsys.testing``: for tests.
 """
 
@@ -30,6 +30,7 @@ from actorsys._errors import (
 from actorsys._event_stream import EventStream
 from actorsys._mailbox import BoundedMailbox, MailboxStats, Overflow, UnboundedMailbox
 from actorsys._messages import DeadLetter, Kill, PoisonPill, ReceiveTimeout, Terminated
+from actorsys._public import publish
 from actorsys._ref import ActorRef
 from actorsys._supervision import (
     DEFAULT_STRATEGY,
@@ -81,3 +82,5 @@ __all__ = [
     "default_decider",
     "run",
 ]
+
+publish(__name__, globals(), __all__)
