@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
-from actorsys._context import ActorContext, Envelope
+from actorsys._context import ActorContext
 from actorsys._errors import ActorSystemError
 from actorsys._ref import ActorRef, _PromiseRef
 from actorsys._system import ActorSystem
@@ -37,6 +37,9 @@ __all__ = [
     "spawn_system_task",
     "stop_for",
 ]
+
+Envelope: TypeAlias = tuple[Any, ActorRef | None]
+"""``(message, sender)``."""
 
 
 def current_envelope(context: ActorContext) -> Envelope:
