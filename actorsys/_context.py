@@ -56,11 +56,12 @@ def _check_name(name: str) -> None:
 class ActorContext:
     """What an actor may use of its runtime, reached as ``self.context``.
 
-    Its own ref (``self``), the ``sender`` of the message being handled, its ``parent`` and
-    ``children``; ``spawn``, ``stop``, ``watch``/``unwatch``, ``forward``, ``become``/``unbecome``,
-    ``stash``/``unstash_all``, ``timers``, ``set_receive_timeout``, the ``system`` and a ``log``
-    bound to the actor's path. The system creates one per actor; keep the actor's ``ActorRef``, not
-    its context, outside the actor.
+    Its own ref (``self``) and ``path``, the ``sender`` of the message being handled, its
+    ``parent``, ``children`` and ``child(name)``; ``spawn``, ``stop``, ``watch``/``unwatch``,
+    ``forward``, ``become``/``unbecome``, ``stash``/``unstash_all``, ``timers``,
+    ``set_receive_timeout``/``receive_timeout``, the ``system`` and a ``log`` bound to the actor's
+    path. The system creates one per actor; keep the actor's ``ActorRef``, not its context, outside
+    the actor.
     """
 
     __slots__ = (
@@ -86,7 +87,8 @@ class ActorContext:
     system: ActorSystem
     """The actor system this actor belongs to."""
 
-    if TYPE_CHECKING:  # declared for the type checker only: no annotations of private state
+    # For the type checker only: at run time the public class annotates nothing private.
+    if TYPE_CHECKING:
         _ref: ActorRef
         _current: Envelope
         _parent: ActorCell | None
