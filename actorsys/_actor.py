@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from actorsys._cell import Behavior, constructing_cell
+from actorsys._cell import constructing_cell
 from actorsys._errors import ActorSystemError
 from actorsys._supervision import SupervisorStrategy
 
 if TYPE_CHECKING:
-    from actorsys._cell import ActorCell
+    from actorsys._context import ActorContext, Behavior
 
 
 class Actor:
@@ -37,7 +37,7 @@ class Actor:
         self._actor_cell = cell
 
     @property
-    def context(self) -> ActorCell:
+    def context(self) -> ActorContext:
         """This actor's context: self, sender, parent, children, spawn, timers, stash, log, ..."""
         try:
             return self._actor_cell
@@ -54,8 +54,8 @@ class Actor:
 
     def unhandled(self, message: Any) -> None:
         """Report ``message`` as unhandled: it goes to dead letters and is logged."""
-        cell = self.context
-        cell.system._unhandled(message, cell._current[1], cell.ref)
+        context = self.context
+        context.system._unhandled(message, context._current[1], context._ref)
 
     def _around_start(self, restart_reason: Exception | None) -> Awaitable[None] | None:
         """Runtime extension point: ``pre_start``, or ``post_restart`` after a restart.
@@ -96,7 +96,9 @@ class Actor:
         Override it to keep the children: they are then restarted (with the same reason) once the
         new instance's ``post_restart`` has run, as in Akka.
         """
-        self.context.stop_children()
+        context = self.context
+        for child in context.children:
+            context.stop(child)
         return self.post_stop()
 
     def post_restart(self, reason: Exception) -> Awaitable[None] | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Self
 
 from actorsys._actor import Actor
-from actorsys._cell import ActorFactory
+from actorsys._context import ActorFactory
 from actorsys._messages import Terminated
 from actorsys._ref import ActorRef
 from actorsys._supervision import Directive, OneForOneStrategy, SupervisorStrategy
@@ -115,7 +115,7 @@ class BackoffSupervisor(Actor):
         elif message == _RESET:
             self._restart_count = 0
         elif self._child is not None:
-            self._child.tell(message, self.context._current[1])
+            self.context.forward(message, self._child)
         elif self._options.reply_while_down is not None:
             self.context.sender.tell(self._options.reply_while_down, self.context.self)
         else:

@@ -1,13 +1,26 @@
-"""Mailbox configuration values and statistics.
+"""An actor's mailbox: its configuration values, and the queue that appends, prepends, schedules.
 
-The queue itself lives in the actor cell and is created only when mail arrives, so an idle actor
-holds no queue and no task.
+The queue is the one place that takes user mail, puts mail back in front, takes system messages,
+schedules the drain and closes the queue when the actor terminates. It exists only while mail is
+waiting: mail arriving at an idle actor creates it and has the loop run the drain (the cell's
+``_run``) with ``call_soon``; the drain releases it when it runs dry, so an idle actor holds no
+queue and no task. ``ActorRef.tell`` appends by itself to a queue that exists (the hottest path,
+where a call would cost about a tenth of a tell) and hands every other case to
+:meth:`MailboxQueue._enqueue`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from actorsys._context import ActorContext, Envelope
+from actorsys._errors import MailboxFullError
+from actorsys._lifecycle import State
 
 
 class Overflow(enum.Enum):
@@ -47,3 +60,78 @@ class MailboxStats:
 
     queued: int
     processed: int
+
+
+class MailboxQueue(ActorContext):
+    """The mailbox layer of an actor's cell: user mail, system messages, scheduling the drain."""
+
+    __slots__ = ("_capacity", "_loop", "_mail", "_overflow", "_scheduled", "_sys")
+
+    _mail: deque[Envelope] | None
+    # A list, not a deque: system queues hold one or two entries, and an empty deque costs
+    # 600 bytes per spawned actor while its creation is pending.
+    _sys: list[tuple[Any, ...]] | None
+    _scheduled: bool
+    _capacity: int | None
+    _overflow: Overflow
+    _loop: asyncio.AbstractEventLoop
+
+    if TYPE_CHECKING:
+        _run: Callable[[], None]  # the drain (the cell)
+
+    def _enqueue(self, envelope: Envelope) -> None:
+        """Take a user message: a full bounded mailbox applies its overflow policy, and the mail of
+        a terminated actor goes to dead letters."""
+        mail = self._mail
+        if mail is None:
+            if self._state is State.DEAD:
+                self.system._dead_letter(envelope[0], envelope[1], self._ref)
+                return
+            self._mail = deque((envelope,))
+            self._schedule()
+            return
+        capacity = self._capacity
+        if capacity is not None and len(mail) >= capacity:
+            if self._overflow is Overflow.FAIL:
+                raise MailboxFullError(self.path, capacity)
+            self.system._dead_letter(envelope[0], envelope[1], self._ref)
+            return
+        mail.append(envelope)
+
+    def _enqueue_system(self, message: tuple[Any, ...]) -> None:
+        """Take a system message (the cell's ``_post_system`` decides whether one is taken)."""
+        if self._sys is None:
+            self._sys = []
+        self._sys.append(message)
+        self._schedule()
+
+    def _prepend(self, envelopes: list[Envelope]) -> None:
+        """Put ``envelopes`` in front of the user mail, in the order given."""
+        if self._mail is None:
+            self._mail = deque(envelopes)
+        else:
+            self._mail.extendleft(reversed(envelopes))
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Have the loop run the drain soon, unless it is scheduled (or running) already."""
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
+    def _idle(self) -> None:
+        """The drain ran dry: release the empty queues, and note since when the actor is idle."""
+        mail = self._mail
+        if mail is not None and not mail:
+            self._mail = None
+        if self._sys is not None and not self._sys:
+            self._sys = None
+        if self._receive_timeout is not None:
+            self._idle_since = self.system._clock.time()
+
+    def _close(self) -> tuple[list[tuple[Any, ...]] | None, deque[Envelope] | None]:
+        """Empty the queue for good (the actor terminated): the system messages and the user mail
+        that were left."""
+        left = self._sys, self._mail
+        self._sys = self._mail = None
+        return left

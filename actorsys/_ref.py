@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from actorsys._errors import ActorDeadError, AskTimeoutError, MailboxFullError
-from actorsys._mailbox import MailboxStats, Overflow
+from actorsys._errors import ActorDeadError, AskTimeoutError
+from actorsys._mailbox import MailboxStats
 
 if TYPE_CHECKING:
     from actorsys._cell import ActorCell
@@ -33,27 +32,23 @@ class ActorRef:
     @property
     def name(self) -> str:
         """The last element of the path."""
-        return self._cell.name
+        return self._cell._name
 
     @property
     def is_alive(self) -> bool:
         """Whether the actor has not terminated yet."""
-        return not self._cell.dead
+        return not self._cell._dead
 
     def tell(self, message: Any, sender: ActorRef | None = None) -> None:
         """Send ``message`` without waiting; ``sender`` is what the receiver sees as its sender."""
         cell = self._cell
         mail = cell._mail
-        if mail is not None:  # mail is waiting: the drain is already scheduled or running
+        # The mailbox owns its queue (actorsys._mailbox); the one case of the hottest path, mail
+        # waiting (the drain is already scheduled or running), is inlined here: a call costs.
+        if mail is not None:
             mail.append((message, sender))
-            return
-        if cell.dead:
-            cell.system._dead_letter(message, sender, self)
-            return
-        cell._mail = deque(((message, sender),))
-        if not cell._scheduled:
-            cell._scheduled = True
-            cell._loop.call_soon(cell._run)
+        else:
+            cell._enqueue((message, sender))
 
     def ask(self, message: Any, timeout: float = 5.0) -> asyncio.Future[Any]:
         """Send ``message`` and return an awaitable for the first reply.
@@ -66,7 +61,7 @@ class ActorRef:
         if not timeout > 0:
             raise ValueError(f"ask timeout must be positive, got {timeout!r}")
         cell = self._cell
-        if cell.dead:
+        if cell._dead:
             raise ActorDeadError(cell.path, cell._death_cause)
         future: asyncio.Future[Any] = cell._loop.create_future()
         promise = _PromiseRef(cell, future, timeout)
@@ -95,15 +90,7 @@ class BoundedActorRef(ActorRef):
     __slots__ = ()
 
     def tell(self, message: Any, sender: ActorRef | None = None) -> None:
-        cell = self._cell
-        mail = cell._mail
-        capacity = cell._capacity
-        if mail is not None and capacity is not None and len(mail) >= capacity:
-            if cell._overflow is Overflow.FAIL:
-                raise MailboxFullError(cell.path, capacity)
-            cell.system._dead_letter(message, sender, self)
-            return
-        super().tell(message, sender)
+        self._cell._enqueue((message, sender))
 
 
 class _PromiseRef(ActorRef):

@@ -9,10 +9,12 @@ from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from actorsys._actor import Actor
-from actorsys._cell import ActorCell, ActorFactory, _Sys
+from actorsys._cell import ActorCell
 from actorsys._clock import Clock, LoopClock
+from actorsys._context import ActorFactory
 from actorsys._errors import ActorSystemError
 from actorsys._event_stream import EventStream
+from actorsys._lifecycle import CREATE
 from actorsys._logging import get_logger
 from actorsys._mailbox import Mailbox
 from actorsys._messages import DeadLetter
@@ -109,7 +111,7 @@ class ActorSystem:
         self.dead_letters = _DeadLettersRef(ActorCell(self, None, "deadLetters", None))
         strategy = self._guardian_strategy
         self._guardian = ActorCell(self, None, "user", lambda: _Guardian(strategy))
-        self._guardian._post_system((_Sys.CREATE,))
+        self._guardian._post_system(CREATE)
         self._state = "running"
         started: list[Extension] = []
         try:
@@ -165,8 +167,8 @@ class ActorSystem:
         guardian = self._guardian
         assert guardian is not None
         started = time.monotonic()
-        guardian.stop(guardian.ref)
-        await guardian.termination()
+        guardian.stop(guardian._ref)
+        await guardian._termination_future()
         while self._system_tasks:  # background work of libraries (actorsys.runtime)
             await asyncio.wait(list(self._system_tasks))
         for extension in reversed(self._extensions):
@@ -206,7 +208,7 @@ class ActorSystem:
     def stop(self, ref: ActorRef) -> asyncio.Future[None]:
         """Stop ``ref`` after its current message; await the result to wait for termination."""
         cell = ref._cell
-        future = cell.termination()
+        future = cell._termination_future()
         cell.stop(ref)
         return future
 
@@ -231,7 +233,7 @@ class ActorSystem:
     def live_actor_count(self) -> int:
         """How many actors (below the guardian) have been started and not yet terminated."""
         guardian = self._guardian
-        return sum(1 for _ in guardian.iter_descendants()) if guardian is not None else 0
+        return sum(1 for _ in guardian._iter_descendants()) if guardian is not None else 0
 
     # ------------------------------------------------------------------ internals
 

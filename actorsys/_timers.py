@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from actorsys._clock import Cancellable
 from actorsys._errors import ActorSystemError
+from actorsys._lifecycle import State
 
 if TYPE_CHECKING:
-    from actorsys._cell import ActorCell
+    from actorsys._context import ActorContext
 
 
 class _TimerMessage:
@@ -45,10 +46,10 @@ class _Timer:
 class TimerScheduler:
     """The timers of one actor, reached as ``self.context.timers``."""
 
-    __slots__ = ("_cell", "_generation", "_timers")
+    __slots__ = ("_context", "_generation", "_timers")
 
-    def __init__(self, cell: ActorCell) -> None:
-        self._cell = cell
+    def __init__(self, context: ActorContext) -> None:
+        self._context = context
         self._timers: dict[Hashable, _Timer] = {}
         self._generation = 0
 
@@ -79,14 +80,14 @@ class TimerScheduler:
         self._timers.clear()
 
     def _start(self, key: Hashable, message: Any, delay: float, interval: float | None) -> None:
-        if self._cell.dead:
+        if self._context._state is State.DEAD:
             raise ActorSystemError(
-                f"cannot start timer {key!r}: {self._cell.path} has stopped (timers die with "
+                f"cannot start timer {key!r}: {self._context.path} has stopped (timers die with "
                 "their actor)"
             )
         self.cancel(key)
         self._generation += 1
-        handle = self._cell.system._clock.call_later(delay, self._fire, key, self._generation)
+        handle = self._context.system._clock.call_later(delay, self._fire, key, self._generation)
         self._timers[key] = _Timer(self._generation, message, interval, handle)
 
     def _fire(self, key: Hashable, generation: int) -> None:
@@ -94,10 +95,10 @@ class TimerScheduler:
         if timer is None or timer.generation != generation:
             return
         if timer.interval is not None:
-            timer.handle = self._cell.system._clock.call_later(
+            timer.handle = self._context.system._clock.call_later(
                 timer.interval, self._fire, key, generation
             )
-        self._cell.ref.tell(_TimerMessage(key, generation, timer.message))
+        self._context._ref.tell(_TimerMessage(key, generation, timer.message))
 
     def accept(self, delivery: _TimerMessage) -> tuple[bool, Any]:
         """Whether a dequeued timer delivery is still current, and its message."""

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Sequence
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
-from actorsys._cell import ActorCell
+from actorsys._context import ActorContext
 from actorsys._errors import ActorSystemError
 from actorsys._ref import ActorRef, _PromiseRef
 from actorsys._system import ActorSystem
+
+if TYPE_CHECKING:
+    from actorsys._cell import ActorCell
 
 __all__ = [
     "Envelope",
@@ -39,12 +42,12 @@ Envelope: TypeAlias = tuple[Any, ActorRef | None]
 """``(message, sender)``."""
 
 
-def current_envelope(context: ActorCell) -> Envelope:
+def current_envelope(context: ActorContext) -> Envelope:
     """The envelope the actor is handling now (``(None, None)`` between messages)."""
     return context._current
 
 
-def set_current_envelope(context: ActorCell, envelope: Envelope) -> None:
+def set_current_envelope(context: ActorContext, envelope: Envelope) -> None:
     """Make ``envelope`` the one being handled, so ``context.sender`` answers its sender.
 
     For a library that runs a handler later on behalf of an earlier message (a persist
@@ -53,7 +56,7 @@ def set_current_envelope(context: ActorCell, envelope: Envelope) -> None:
     context._current = envelope
 
 
-def prepend(context: ActorCell, envelopes: Sequence[Envelope]) -> None:
+def prepend(context: ActorContext, envelopes: Sequence[Envelope]) -> None:
     """Put ``envelopes`` back at the front of the actor's mailbox, in the order given."""
     context._prepend(list(envelopes))
 
@@ -76,15 +79,15 @@ def fail_ask(sender: ActorRef | None, error: BaseException) -> bool:
     return False
 
 
-def stop_for(context: ActorCell, cause: BaseException) -> None:
+def stop_for(context: ActorContext, cause: BaseException) -> None:
     """Stop the actor because of ``cause``: asks to it afterwards raise ``ActorDeadError``
     carrying it (``"... has stopped: <cause>"``)."""
-    context._stop_for(cause)
+    _cell(context)._stop_for(cause)
 
 
-def is_stopping(context: ActorCell) -> bool:
+def is_stopping(context: ActorContext) -> bool:
     """Whether the actor is stopping or has a stop request waiting to be processed."""
-    return context._stopping()
+    return _cell(context)._stopping()
 
 
 def event_loop(system: ActorSystem) -> asyncio.AbstractEventLoop:
@@ -100,3 +103,8 @@ def spawn_system_task(
     """Run ``coroutine`` as background work of the system: shutdown waits for it after the
     actors stopped and before the extensions close. Its failure is logged, never lost."""
     return system._spawn_system_task(coroutine, name)
+
+
+def _cell(context: ActorContext) -> ActorCell:
+    """The runtime behind ``context``: the same object, typed as the cell it is."""
+    return cast("ActorCell", context)

@@ -33,6 +33,7 @@ from structlog.testing import capture_logs
 from actorsys._actor import Actor
 from actorsys._clock import ManualClock, settle
 from actorsys._messages import Terminated
+from actorsys._public import publish
 from actorsys._ref import ActorRef
 from actorsys._system import ActorSystem
 
@@ -443,3 +444,6 @@ def expect_logged(
     configured write to the standard ``logging`` module, where their key/values are gone.
     """
     return LogExpectation(level, event, fields, occurrences, timeout)
+
+
+publish(__name__, globals(), __all__)

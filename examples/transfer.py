@@ -255,7 +255,7 @@ class Bank(Actor):
                 if account is None:
                     self.unhandled(message)
                 else:
-                    account.tell(inner, self.context.sender)
+                    self.context.forward(inner, account)
             case GetAccount(account_id=account_id):
                 self.context.sender.tell(self.context.child(account_id))
             case _:

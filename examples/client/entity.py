@@ -187,7 +187,7 @@ class ClientRegistry(Actor):
                 if client_id in self.stopping:
                     self.stopping[client_id].append((inner, self.context.sender))
                 else:
-                    self._client(client_id).tell(inner, self.context.sender)
+                    self.context.forward(inner, self._client(client_id))
             case Passivate(client_id=client_id):
                 child = self.context.child(persistence_id_of(client_id))
                 if child is not None and client_id not in self.stopping:

@@ -233,7 +233,7 @@ async def test_the_context_names_children_and_knows_parent_children_and_sender(
                     context.child("named") is self.named,
                     context.child("nobody"),
                     context.parent.path,
-                    context.self is context.ref,
+                    context.self is ref,
                     context.sender is probe.ref,
                 )
             )

@@ -116,6 +116,58 @@ async def test_tell_never_blocks_even_while_the_receiver_is_busy(
         assert await probe.receive() == i
 
 
+class Desk(Actor):
+    """Forwards every message to ``target``."""
+
+    def __init__(self, target: ActorRef) -> None:
+        super().__init__()
+        self.target = target
+
+    def receive(self, message: Any) -> None:
+        self.context.forward(message, self.target)
+
+
+class SenderReporter(Actor):
+    """Tells ``probe`` each message with the sender it sees."""
+
+    def __init__(self, probe: ActorRef) -> None:
+        super().__init__()
+        self.probe = probe
+
+    def receive(self, message: Any) -> None:
+        self.probe.tell((message, self.context.sender))
+
+
+async def test_forward_passes_the_message_on_with_the_sender_of_the_message_being_handled(
+    system: ActorSystem, probe: TestProbe
+) -> None:
+    reporter = system.spawn(lambda: SenderReporter(probe.ref))
+    desk = system.spawn(lambda: Desk(reporter))
+    customer = TestProbe(system, "customer")
+    customer.send(desk, "hello")
+    assert await probe.receive() == ("hello", customer.ref)
+    desk.tell("anonymous")
+    assert await probe.receive() == ("anonymous", system.dead_letters)
+
+
+async def test_an_ask_through_a_forwarding_actor_is_answered_by_the_final_receiver(
+    system: ActorSystem,
+) -> None:
+    desk = system.spawn(lambda: Desk(system.spawn(Echo)))
+    assert await desk.ask("hi", timeout=5) == "hi"
+
+
+async def test_forward_to_a_stopped_actor_is_a_dead_letter_from_the_original_sender(
+    system: ActorSystem, probe: TestProbe, dead_letters: list[DeadLetter]
+) -> None:
+    target = system.spawn(Echo, "gone")
+    await system.stop(target)
+    desk = system.spawn(lambda: Desk(target))
+    probe.send(desk, "late")
+    await settle()
+    assert dead_letters == [DeadLetter("late", probe.ref, target)]
+
+
 async def test_tell_to_a_stopped_actor_publishes_a_dead_letter_on_the_event_stream(
     system: ActorSystem, probe: TestProbe
 ) -> None:

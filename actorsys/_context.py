@@ -1,0 +1,319 @@
+"""The public ``ActorContext``: what an actor may use of its runtime, and the state behind it.
+
+That state is the actor's children, death watch, behaviors (become), stash, timers, receive
+timeout and logger. An actor's runtime is one object: its cell (``_cell.ActorCell``) is a subclass
+of ``ActorContext``, stacked Akka-style from this face, the mailbox queue (``_mailbox``) and fault
+handling (``_fault_handling``). ``actor.context`` returns the cell typed as ``ActorContext``: an
+actor sees this API and nothing of the runtime, and an actor costs no second object. Each layer
+declares the slots it owns; what a layer reads of the layers above it is declared for the type
+checker only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from actorsys._errors import ActorSystemError, InvalidActorNameError, StashError
+from actorsys._lifecycle import CREATE, STOP, State
+from actorsys._logging import get_logger
+from actorsys._messages import ReceiveTimeout, Terminated
+from actorsys._timers import TimerScheduler
+
+if TYPE_CHECKING:
+    from collections import deque
+
+    from actorsys._actor import Actor
+    from actorsys._cell import ActorCell
+    from actorsys._clock import Cancellable
+    from actorsys._mailbox import Mailbox
+    from actorsys._ref import ActorRef
+    from actorsys._system import ActorSystem
+
+log = get_logger("actorsys")
+
+ActorFactory: TypeAlias = Callable[[], "Actor"]
+Behavior: TypeAlias = Callable[[Any], Awaitable[None] | None]
+Envelope: TypeAlias = tuple[Any, "ActorRef | None"]
+"""``(message, sender)``: what a mailbox holds and what ``context.sender`` reads."""
+
+NO_ENVELOPE: Envelope = (None, None)
+"""The current envelope between two messages."""
+
+_VALID_NAME_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@&=+,!~*'$;%()"
+)
+
+
+def _check_name(name: str) -> None:
+    if not name or name.startswith("$") or not set(name) <= _VALID_NAME_CHARS:
+        raise InvalidActorNameError(
+            f"invalid actor name {name!r}: use letters, digits and -_.:@&=+,!~*'$;%() "
+            "(not empty, not starting with '$')"
+        )
+
+
+class ActorContext:
+    """What an actor may use of its runtime, reached as ``self.context``.
+
+    Its own ref (``self``) and ``path``, the ``sender`` of the message being handled, its
+    ``parent``, ``children`` and ``child(name)``; ``spawn``, ``stop``, ``watch``/``unwatch``,
+    ``forward``, ``become``/``unbecome``, ``stash``/``unstash_all``, ``timers``,
+    ``set_receive_timeout``/``receive_timeout``, the ``system`` and a ``log`` bound to the actor's
+    path. The system creates one per actor; keep the actor's ``ActorRef``, not its context, outside
+    the actor.
+    """
+
+    __slots__ = (
+        "_behavior",
+        "_behavior_stack",
+        "_children",
+        "_current",
+        "_idle_since",
+        "_log",
+        "_name",
+        "_name_counter",
+        "_parent",
+        "_receive_timeout",
+        "_ref",
+        "_stash",
+        "_timeout_handle",
+        "_timers",
+        "_watchers",
+        "_watching",
+        "system",
+    )
+
+    system: ActorSystem
+    """The actor system this actor belongs to."""
+
+    # For the type checker only: at run time the public class annotates nothing private.
+    if TYPE_CHECKING:
+        _ref: ActorRef
+        _current: Envelope
+        _parent: ActorCell | None
+        _name: str
+        _children: dict[str, ActorCell] | None
+        _name_counter: int
+        _watchers: set[ActorRef] | None
+        _watching: set[ActorRef] | None
+        _behavior: Behavior | None
+        _behavior_stack: list[Behavior] | None
+        _stash: list[Envelope] | None
+        _timers: TimerScheduler | None
+        _log: Any
+        _receive_timeout: float | None
+        _timeout_handle: Cancellable | None
+        _idle_since: float
+        # What this face reads or calls of the layers above it (the cell provides them).
+        _state: State
+        _actor: Actor | None
+        _mail: deque[Envelope] | None
+        _scheduled: bool
+        _prepend: Callable[[list[Envelope]], None]
+        _new_child: Callable[[ActorFactory, str, Mailbox | None], ActorCell]
+
+    @property
+    def path(self) -> str:
+        """The actor's path, e.g. ``/user/bank/account-7`` (computed: idle actors stay small)."""
+        parent = self._parent
+        return f"{parent.path}/{self._name}" if parent is not None else f"/{self._name}"
+
+    @property
+    def self(self) -> ActorRef:
+        """This actor's own ref."""
+        return self._ref
+
+    @property
+    def sender(self) -> ActorRef:
+        """The sender of the message being handled (dead letters when there is none)."""
+        sender = self._current[1]
+        return sender if sender is not None else self.system.dead_letters
+
+    @property
+    def parent(self) -> ActorRef:
+        """The parent's ref (the guardian's own parent is dead letters)."""
+        return self._parent._ref if self._parent is not None else self.system.dead_letters
+
+    @property
+    def children(self) -> tuple[ActorRef, ...]:
+        """Refs of the live children."""
+        return tuple(c._ref for c in self._children.values()) if self._children else ()
+
+    def child(self, name: str) -> ActorRef | None:
+        """The child with this name, if alive."""
+        cell = self._children.get(name) if self._children else None
+        return cell._ref if cell is not None else None
+
+    @property
+    def log(self) -> Any:
+        """A structlog logger bound to this actor's path."""
+        if self._log is None:
+            self._log = log.bind(actor_path=self.path)
+        return self._log
+
+    @property
+    def timers(self) -> TimerScheduler:
+        """This actor's keyed timers (cancelled when it stops or restarts)."""
+        if self._timers is None:
+            self._timers = TimerScheduler(self)
+        return self._timers
+
+    def spawn(
+        self, factory: ActorFactory, name: str | None = None, *, mailbox: Mailbox | None = None
+    ) -> ActorRef:
+        """Start a child actor; ``factory`` is an Actor subclass or a zero-argument callable."""
+        if self._state is State.DEAD:
+            raise ActorSystemError(
+                f"cannot spawn a child of {self.path}: it has stopped (an actor's context is "
+                "usable only while the actor runs; keep its ActorRef, not the instance)"
+            )
+        if self._state >= State.STOPPING:
+            raise ActorSystemError(f"cannot spawn a child of {self.path}: it is stopping")
+        if not callable(factory):
+            raise TypeError(
+                f"spawn needs an Actor subclass or a zero-argument callable, got {factory!r}"
+            )
+        children = self._children
+        if children is None:
+            children = self._children = {}
+        if name is None:
+            name = self._next_name()
+        else:
+            _check_name(name)
+            if name in children:
+                raise InvalidActorNameError(
+                    f"actor name {name!r} is already in use by {children[name].path}: stop it and "
+                    "wait for it to terminate (await system.stop(ref)) before reusing the name"
+                )
+        child = self._new_child(factory, name, mailbox)
+        children[name] = child
+        child._post_system(CREATE)
+        return child._ref
+
+    def _next_name(self) -> str:
+        self._name_counter += 1
+        n = self._name_counter
+        digits = []
+        while n:
+            n, r = divmod(n - 1, 26)
+            digits.append(chr(97 + r))
+        return "$" + "".join(reversed(digits))
+
+    def stop(self, ref: ActorRef) -> None:
+        """Stop ``ref`` (this actor or a child) after its current message."""
+        ref._cell._post_system(STOP)
+
+    def forward(self, message: Any, ref: ActorRef) -> None:
+        """Tell ``ref`` the ``message`` with the sender of the message being handled, so that
+        ``ref`` answers the original sender (Akka's ``forward``)."""
+        ref.tell(message, self._current[1])
+
+    # ------------------------------------------------------------------ death watch
+
+    def watch(self, ref: ActorRef) -> ActorRef:
+        """Receive ``Terminated(ref)`` once ``ref`` stops (at once if it is already dead)."""
+        if ref is self._ref:
+            return ref
+        if self._watching is None:
+            self._watching = set()
+        if ref in self._watching:
+            return ref
+        self._watching.add(ref)
+        target = ref._cell
+        if target._dead:
+            self._ref.tell(Terminated(ref))
+        else:
+            if target._watchers is None:
+                target._watchers = set()
+            target._watchers.add(self._ref)
+        return ref
+
+    def unwatch(self, ref: ActorRef) -> ActorRef:
+        """Stop watching ``ref``; a ``Terminated`` already queued is dropped."""
+        if self._watching is not None:
+            self._watching.discard(ref)
+        watchers = ref._cell._watchers
+        if watchers is not None:
+            watchers.discard(self._ref)
+        return ref
+
+    # ------------------------------------------------------------------ become, stash
+
+    def become(self, behavior: Behavior, *, discard_old: bool = True) -> None:
+        """Handle the next messages with ``behavior`` instead of ``receive``.
+
+        With ``discard_old`` the current behavior is replaced (``receive`` itself stays
+        below); otherwise it is kept, and ``unbecome`` returns to it.
+        """
+        if self._behavior is None:
+            raise ActorSystemError(f"cannot become: {self.path} is not running")
+        stack = self._behavior_stack
+        if stack is None:
+            stack = self._behavior_stack = []
+        if not (discard_old and stack):
+            stack.append(self._behavior)
+        assert self._actor is not None
+        self._behavior = self._actor._wrap_behavior(behavior)
+
+    def unbecome(self) -> None:
+        """Go back to the previous behavior (never below ``receive``)."""
+        if self._behavior_stack:
+            self._behavior = self._behavior_stack.pop()
+
+    def stash(self) -> None:
+        """Put the current message aside until ``unstash_all``."""
+        current = self._current
+        if current is NO_ENVELOPE:
+            raise StashError(f"cannot stash: {self.path} is not handling a message")
+        if self._stash is None:
+            self._stash = []
+        elif self._stash and self._stash[-1] is current:
+            raise StashError(
+                f"cannot stash {current[0]!r} twice: {self.path} already stashed this message"
+            )
+        self._stash.append(current)
+
+    def unstash_all(self) -> None:
+        """Return every stashed message to the front of the mailbox, in original order."""
+        stash = self._stash
+        if not stash:
+            return
+        self._stash = None
+        self._prepend(stash)
+
+    # ------------------------------------------------------------------ receive timeout
+
+    def set_receive_timeout(self, timeout: float | None) -> None:
+        """Receive ``ReceiveTimeout`` after each idle period of ``timeout`` seconds (None: off)."""
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"receive timeout must be positive or None, got {timeout!r}")
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+            self._timeout_handle = None
+        self._receive_timeout = timeout
+        if timeout is not None:
+            clock = self.system._clock
+            self._idle_since = clock.time()
+            self._timeout_handle = clock.call_later(timeout, self._check_receive_timeout)
+
+    @property
+    def receive_timeout(self) -> float | None:
+        """The receive timeout in seconds, or None when off."""
+        return self._receive_timeout
+
+    def _check_receive_timeout(self) -> None:
+        timeout = self._receive_timeout
+        if timeout is None or self._state >= State.STOPPING:
+            return
+        clock = self.system._clock
+        now = clock.time()
+        busy = self._scheduled or bool(self._mail)
+        due = self._idle_since + timeout
+        if busy or now < due:
+            self._timeout_handle = clock.call_later(
+                timeout if busy else due - now, self._check_receive_timeout
+            )
+            return
+        self._timeout_handle = clock.call_later(timeout, self._check_receive_timeout)
+        self._ref.tell(ReceiveTimeout)
