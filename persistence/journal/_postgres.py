@@ -1,5 +1,8 @@
 """A journal in PostgreSQL, through asyncpg: the shared, durable journal of many processes.
 
+One module on purpose (over 500 lines): its SQL statements, the schema they assume and the
+fences they implement are read together; the pool and DSN handling live in ``_postgres_db``.
+
 Schema (in one PostgreSQL schema, ``public`` unless told; created on first use, idempotently,
 version recorded in ``schema_version``)::
 

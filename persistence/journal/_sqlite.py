@@ -1,5 +1,8 @@
 """A journal in one SQLite file (WAL mode), whose connection lives on a thread of its own.
 
+One module on purpose (just over 500 lines): the schema, its statements and the functions that
+run them on the connection's thread are read together; the thread itself is ``_sqlite_db``.
+
 Schema::
 
     journal        one row per stored event; ``ordering`` (the journal-wide offset) is the

@@ -1,5 +1,8 @@
 """The journal conformance suite: every rule of the journal protocol, as tests.
 
+One module on purpose (over 500 lines): it is the protocol's rule book, one test per rule, so a
+backend author reads and subclasses one class.
+
 Subclass :class:`JournalConformance` in a test module (named ``Test...``) and provide the
 ``journal`` fixture; provide ``reopen`` too if the backend is durable::
 
