@@ -102,6 +102,10 @@ class Fresh:
     name: str
 
 
+MEMORY_UNITS = frozenset({"B/actor", "peak MiB"})
+"""Units measured from the process's memory: only meaningful from a fresh process per run."""
+
+
 @dataclass(slots=True)
 class Variant:
     """One declared variant of a case and what its runs measured."""
@@ -326,6 +330,23 @@ class Bench:
                 )
                 continue
             for unit, (median, low, high, values) in variant.medians().items():
+                if unit in MEMORY_UNITS and not variant.isolated:
+                    # RSS grown inside a process that ran other variants says nothing
+                    records.append(
+                        Record(
+                            self.case,
+                            variant.name,
+                            variant.loop,
+                            variant.n,
+                            None,
+                            unit,
+                            "",
+                            None,
+                            None,
+                            note="not measured: memory needs a fresh process (--isolation memory)",
+                        )
+                    )
+                    continue
                 if not variant.baselines:
                     records.append(
                         Record(

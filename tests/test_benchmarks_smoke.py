@@ -147,6 +147,23 @@ def test_a_figure_is_the_median_of_its_runs_and_its_ratio_a_ratio_of_medians(
     assert ours.ratio == pytest.approx(5 / 30)
 
 
+def _grown(n: int) -> Result:
+    return {"us/actor": 4.0, "B/actor": 0.0}
+
+
+def test_memory_measured_inside_a_shared_process_is_reported_as_not_measured(
+    tmp_path: Path,
+) -> None:
+    """RSS grown in a process that ran other variants is not a figure: no "0 B/actor, met"."""
+    bench = _bench(tmp_path, repeats=3)  # isolation "none", as in a --quick run
+    bench.variant("spawn", _grown, n=1, loop="sync", memory=True)
+    bench.run()
+    by_unit = {record.unit: record for record in bench.records()}
+    assert by_unit["us/actor"].value == 4.0
+    assert by_unit["B/actor"].value is None
+    assert by_unit["B/actor"].note.startswith("not measured: memory needs a fresh process")
+
+
 def _touch(n: int, path: str, seen: list[str]) -> Result:
     assert not Path(path).exists()
     Path(path).write_text("x", encoding="utf-8")
