@@ -23,7 +23,7 @@ from cluster import (
     default_shard_id,
     stable_hash,
 )
-from tests.cluster._local import Get, Got, Recorder, Started, Stopped, recorders
+from tests.cluster._local import Get, Got, Started, Stopped, recorders
 
 
 @pytest.fixture
@@ -222,21 +222,17 @@ class FailsToStart(Actor):
         self.context.sender.tell(("started", FailsToStart.attempts))
 
 
-async def probe_dead(dead_letters: list[DeadLetter]) -> None:
-    """Wait until the message for the failed incarnation went to dead letters."""
-    while not dead_letters:
-        await asyncio.sleep(0)
-
-
 async def test_an_entity_that_fails_past_its_supervisor_is_forgotten_and_started_again_on_demand(
     system: ActorSystem, dead_letters: list[DeadLetter]
 ) -> None:
     FailsToStart.attempts = 0
+    lost = asyncio.Event()
+    system.event_stream.subscribe(lambda letter: lost.set(), DeadLetter)
     sharding = ClusterSharding(system)
     sharding.start("Flaky", FailsToStart)
     entity = sharding.entity_ref("Flaky", "f")
     entity.tell("lost with the failed incarnation")
-    await probe_dead(dead_letters)
+    await lost.wait()  # the failed incarnation's message went to dead letters
 
     assert await entity.ask("again") == ("started", 2)
     assert [letter.message for letter in dead_letters] == ["lost with the failed incarnation"]
