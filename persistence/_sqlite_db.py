@@ -1,12 +1,17 @@
 """One SQLite connection living on a worker thread of its own, shared by the SQLite journal,
 snapshot store and offset store.
 
-Every awaited call is one hop to that thread and back (tens of microseconds), so the stores run
-each whole operation (``BEGIN`` ... ``COMMIT``, or a page of a query) as one plain function on
-that thread: :meth:`SqliteThread.run`. The thread is ours rather than aiosqlite's: aiosqlite has
-no public way to run a function on its thread, and its public calls take one hop per statement
-(measured: 30-45% fewer sequential writes and small reads per second); a thread of our own with
-``loop.call_soon_threadsafe`` is as fast as aiosqlite's private entry point.
+Every call is one hop to that thread and back, so the stores run each whole operation
+(``BEGIN`` ... ``COMMIT``, or a page of a query) as one plain function on that thread:
+:meth:`SqliteThread.run`. The thread is ours rather than aiosqlite's: aiosqlite has no public way
+to run a function on its thread, and its public calls take one hop per statement (measured: 30-45%
+fewer sequential writes and small reads per second).
+
+The hop is a queue to the thread and ``loop.call_soon_threadsafe`` back, nothing else: writes go
+through :class:`GroupCommit`, which hands each batch to the thread with a plain callback for its
+answer (no task, no future and no coroutine chain between the loop and the thread) and sends the
+batch that queued meanwhile from that callback. A sequential writer then pays the two thread
+wake-ups and one loop turn per commit.
 
 Reading without writing (:func:`read_only_uri`): a ``mode=ro`` connection to a WAL database
 still creates the ``-wal`` and ``-shm`` files next to it (and leaves them behind), and fails on
@@ -23,10 +28,11 @@ import os
 import sqlite3
 import threading
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from queue import SimpleQueue
-from typing import Any, Literal, TypeVar, cast, get_args
+from typing import Any, Generic, Literal, TypeVar, cast, get_args
 
 from persistence._errors import PersistenceError
 
@@ -40,6 +46,8 @@ DEFAULT_BUSY_TIMEOUT = 10.0
 store may share one file) before failing with "database is locked"."""
 
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741 (the item type of a group commit)
+R = TypeVar("R")
 
 
 def read_only_uri(path: Path) -> str:
@@ -77,38 +85,43 @@ def check_synchronous(synchronous: str) -> Synchronous:
     return cast(Synchronous, synchronous)
 
 
-_Call = tuple["asyncio.Future[Any] | None", Callable[..., Any], tuple[Any, ...]]
-"""``(future, fn, args)``: run ``fn(*args)`` on the thread, settle ``future`` (if any) with it."""
+Answer = Callable[[Any, "BaseException | None"], None]
+"""Called on the loop once a call is done: ``(result, None)`` or ``(None, exception)``."""
+
+_Call = tuple[
+    "asyncio.AbstractEventLoop | None", "Answer | None", Callable[..., Any], tuple[Any, ...]
+]
+"""``(loop, answer, fn, args)``: run ``fn(*args)`` on the thread, then ``answer`` (if any) on
+``loop`` with its outcome."""
 
 
 class ThreadClosedError(Exception):
     """A call reached a :class:`SqliteThread` after :meth:`SqliteThread.close`."""
 
 
-def _set_result(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():  # the caller may have been cancelled meanwhile
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # the caller may have been cancelled meanwhile
+        return
+    if error is None:
         future.set_result(result)
-
-
-def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
+    else:
+        future.set_exception(error)
 
 
 def _serve(calls: SimpleQueue[_Call | None]) -> None:
-    """The worker thread: run each call in turn, settle its future on its loop; stop at None."""
-    outcome: Callable[[asyncio.Future[Any], Any], None]
+    """The worker thread: run each call in turn, answer it on its loop; stop at None."""
+    error: BaseException | None
     while (call := calls.get()) is not None:
-        future, fn, args = call
+        loop, answer, fn, args = call
         try:
-            outcome, value = _set_result, fn(*args)
+            result, error = fn(*args), None
         except BaseException as exc:  # handed to the caller, whatever it is
-            outcome, value = _set_exception, exc
-        if future is not None:
+            result, error = None, exc
+        if answer is not None and loop is not None:
             # A closed loop raises RuntimeError: nobody waits for the outcome any more.
             with contextlib.suppress(RuntimeError):
-                future.get_loop().call_soon_threadsafe(outcome, future, value)
-        del call, future, fn, args, value  # hold no result while waiting for the next call
+                loop.call_soon_threadsafe(answer, result, error)
+        del call, loop, answer, fn, args, result, error  # hold nothing while waiting
 
 
 class SqliteThread:
@@ -131,7 +144,7 @@ class SqliteThread:
         # Never closed (the store warns about that): close the connection on its thread, which
         # then ends.
         if not getattr(self, "_closed", True):
-            self._calls.put((None, sqlite3.Connection.close, (self._conn,)))
+            self._calls.put((None, None, sqlite3.Connection.close, (self._conn,)))
             self._calls.put(None)
 
     @classmethod
@@ -185,8 +198,9 @@ class SqliteThread:
         # exiting. Committed transactions are on disk either way.
         worker = threading.Thread(target=_serve, args=(calls,), name=f"sqlite {path}", daemon=True)
         worker.start()
-        opened: asyncio.Future[sqlite3.Connection] = asyncio.get_running_loop().create_future()
-        calls.put((opened, connect, ()))
+        loop = asyncio.get_running_loop()
+        opened: asyncio.Future[sqlite3.Connection] = loop.create_future()
+        calls.put((loop, partial(_settle, opened), connect, ()))
         try:
             conn = await opened
         except BaseException:
@@ -201,9 +215,18 @@ class SqliteThread:
         """
         if self._closed:
             raise ThreadClosedError("the SQLite connection is closed")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._calls.put((future, fn, (self._conn, *args)))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._calls.put((loop, partial(_settle, future), fn, (self._conn, *args)))
         return await future
+
+    def submit(self, answer: Answer, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(connection, *args)`` on the connection's thread, then ``answer(result,
+        None)`` or ``answer(None, exception)`` on the running loop: the lean form of
+        :meth:`run`. Raises :class:`ThreadClosedError` after :meth:`close`."""
+        if self._closed:
+            raise ThreadClosedError("the SQLite connection is closed")
+        self._calls.put((asyncio.get_running_loop(), answer, fn, (self._conn, *args)))
 
     async def close(self) -> None:
         """Close the connection (SQLite checkpoints the WAL) once the calls before it are done,
@@ -211,8 +234,9 @@ class SqliteThread:
         if self._closed:
             return
         self._closed = True
-        closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._calls.put((closed, sqlite3.Connection.close, (self._conn,)))
+        loop = asyncio.get_running_loop()
+        closed: asyncio.Future[None] = loop.create_future()
+        self._calls.put((loop, partial(_settle, closed), sqlite3.Connection.close, (self._conn,)))
         self._calls.put(None)
         await closed
 
@@ -297,6 +321,24 @@ class LazySqlite:
         """The error for ``operation`` failing with the SQLite or OS error ``exc``."""
         return self._error(f"cannot {operation}: {self.name}: {describe(exc, self._busy_timeout)}")
 
+    def translate(self, operation: str, exc: BaseException) -> BaseException:
+        """What a call of ``operation`` that failed on the thread with ``exc`` raises: the
+        store's error (caused by ``exc``) for a SQLite or OS failure, the closed error if
+        :meth:`close` came first, anything else as it is."""
+        if isinstance(exc, sqlite3.Error | OSError):
+            error = self.error(operation, exc)
+        elif isinstance(exc, ThreadClosedError):  # close() came first: only it closes the thread
+            error = self.closed_error(operation)
+        else:
+            return exc
+        error.__cause__ = exc
+        return error
+
+    @property
+    def thread(self) -> SqliteThread | None:
+        """The open connection's thread, or None before the first use and after closing."""
+        return self._thread
+
     async def connection(self, operation: str, *, closing: bool = False) -> SqliteThread:
         """The open connection, opening the file on first use.
 
@@ -332,22 +374,14 @@ class LazySqlite:
         """Run ``fn(connection, *args)`` on the connection's thread, opening it if need be."""
         return await self.run_on(await self.connection(operation), operation, fn, *args)
 
-    async def run_closing(self, operation: str, fn: Callable[..., T], *args: Any) -> T:
-        """:meth:`run` for work submitted before :meth:`close` (which waits for it)."""
-        return await self.run_on(
-            await self.connection(operation, closing=True), operation, fn, *args
-        )
-
     async def run_on(
         self, thread: SqliteThread, operation: str, fn: Callable[..., T], *args: Any
     ) -> T:
         """Run ``fn(connection, *args)`` on ``thread``."""
         try:
             return await thread.run(fn, *args)
-        except (sqlite3.Error, OSError) as exc:
-            raise self.error(operation, exc) from exc
-        except ThreadClosedError as exc:  # close() came first: only it closes the thread
-            raise self.closed_error(operation) from exc
+        except (sqlite3.Error, OSError, ThreadClosedError) as exc:
+            raise self.translate(operation, exc) from exc
 
     async def close(self, before_close: Callable[[], Awaitable[None]] | None = None) -> None:
         """Refuse new calls, await ``before_close()`` (e.g. pending writes), close the file.
@@ -372,3 +406,141 @@ class LazySqlite:
                     raise self._error(
                         f"cannot close {self.name}: {describe(exc, self._busy_timeout)}"
                     ) from exc
+
+
+class GroupCommit(Generic[I, R]):
+    """Concurrent submissions share one call of ``fn(connection, items)`` on the connection's
+    thread (one transaction); ``fn`` returns one result per item, in order.
+
+    The submissions of one loop turn go together: the first schedules the call for the end of
+    the turn. While a call is in flight, later submissions queue; its answer (a plain callback
+    from the thread, see :meth:`SqliteThread.submit`) settles its submitters' futures and sends
+    everything queued meanwhile as the next call, at most ``max_batch`` items per call (a larger
+    submission goes alone). A failure fails every submission of that call with
+    :meth:`LazySqlite.translate`'s error; ``done()`` runs after every call that succeeded.
+    """
+
+    __slots__ = (
+        "_db",
+        "_done",
+        "_fn",
+        "_idle",
+        "_in_flight",
+        "_max_batch",
+        "_opener",
+        "_operation",
+        "_pending",
+        "_sending",
+    )
+
+    def __init__(
+        self,
+        db: LazySqlite,
+        operation: str,
+        fn: Callable[[sqlite3.Connection, list[I]], list[R]],
+        *,
+        max_batch: int,
+        done: Callable[[], None],
+    ) -> None:
+        self._db = db
+        self._operation = operation
+        self._fn = fn
+        self._max_batch = max_batch
+        self._done = done
+        self._pending: list[tuple[Sequence[I], asyncio.Future[list[R]]]] = []
+        self._in_flight: list[tuple[Sequence[I], asyncio.Future[list[R]]]] = []
+        self._sending = False
+        """Whether a call is scheduled, opening the file or in flight."""
+        self._idle: list[asyncio.Future[None]] = []
+        self._opener: asyncio.Task[None] | None = None
+
+    def submit(self, items: Sequence[I]) -> asyncio.Future[list[R]]:
+        """Queue ``items``; the future resolves with their results."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[R]] = loop.create_future()
+        self._pending.append((items, future))
+        if not self._sending:
+            self._sending = True
+            loop.call_soon(self._send)
+        return future
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far has been answered."""
+        while self._sending:
+            idle: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._idle.append(idle)
+            await idle
+
+    def _send(self) -> None:
+        thread = self._db.thread
+        if thread is None:  # first use: open the file, then send
+            self._opener = asyncio.ensure_future(self._open_and_send())
+            return
+        batch = self._take_batch()
+        self._in_flight = batch
+        items = list(batch[0][0]) if len(batch) == 1 else [i for items, _ in batch for i in items]
+        try:
+            thread.submit(self._answered, self._fn, items)
+        except ThreadClosedError as exc:
+            self._answered([], exc)
+
+    async def _open_and_send(self) -> None:
+        try:
+            await self._db.connection(self._operation, closing=True)
+        except BaseException as exc:  # every waiting submitter learns why
+            batch, self._pending = self._pending, []
+            for _, future in batch:
+                if not future.done():
+                    if isinstance(exc, asyncio.CancelledError):
+                        future.cancel()
+                    else:
+                        future.set_exception(exc)
+            self._now_idle()
+            if not isinstance(exc, Exception):
+                raise
+            return  # the submitters have the error: the task itself ends quietly
+        finally:
+            self._opener = None
+        self._send()
+
+    def _answered(self, results: list[R], error: BaseException | None) -> None:
+        batch, self._in_flight = self._in_flight, []
+        if error is not None:
+            failure = self._db.translate(self._operation, error)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(failure)
+        elif len(batch) == 1:
+            future = batch[0][1]
+            if not future.done():
+                future.set_result(results)
+            self._done()
+        else:
+            start = 0
+            for items, future in batch:
+                end = start + len(items)
+                if not future.done():
+                    future.set_result(results[start:end])
+                start = end
+            self._done()
+        if self._pending:
+            self._send()
+        else:
+            self._now_idle()
+
+    def _now_idle(self) -> None:
+        self._sending = False
+        idle, self._idle = self._idle, []
+        for waiter in idle:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _take_batch(self) -> list[tuple[Sequence[I], asyncio.Future[list[R]]]]:
+        count = 0
+        for index, (items, _) in enumerate(self._pending):
+            count += len(items)
+            if count >= self._max_batch:
+                batch, self._pending = self._pending[: index + 1], self._pending[index + 1 :]
+                return batch
+        batch, self._pending = self._pending, []
+        return batch

@@ -53,9 +53,8 @@ from persistence._errors import (
     OwnerEpochFencedError,
     SequenceNrConflictError,
 )
-from persistence._sqlite_db import DEFAULT_BUSY_TIMEOUT, LazySqlite, Synchronous
+from persistence._sqlite_db import DEFAULT_BUSY_TIMEOUT, GroupCommit, LazySqlite, Synchronous
 from persistence.journal._changes import Changes
-from persistence.journal._group_commit import GroupCommitter
 from persistence.journal._protocol import (
     MAX_SEQUENCE_NR,
     AtomicWrite,
@@ -360,9 +359,11 @@ class SqliteJournal:
             read_only=read_only,
         )
         self._page_size = page_size
-        self._committer = GroupCommitter(self._flush, max_batch=max_batch)
         self.changes = Changes()
         """Bumped after every batch written by this instance (live queries wait on it)."""
+        self._committer: GroupCommit[AtomicWrite, BaseException | None] = GroupCommit(
+            self._db, "write events", _write_batch, max_batch=max_batch, done=self.changes.bump
+        )
 
     @property
     def path(self) -> Path:
@@ -390,12 +391,6 @@ class SqliteJournal:
                 f"cannot {operation}: {self._db.name} is open read-only; open it without "
                 "read_only=True to change it"
             )
-
-    async def _flush(self, writes: list[AtomicWrite]) -> list[BaseException | None]:
-        # close() drains what was submitted before it: that may still open the file.
-        results = await self._db.run_closing("write events", _write_batch, writes)
-        self.changes.bump()
-        return results
 
     async def write(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
         """Store the batch; per write ``None`` (stored) or the exception that rejected it."""
