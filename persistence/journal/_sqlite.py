@@ -111,6 +111,11 @@ _HIGHEST_ORDERING = (
     "SELECT max(coalesce((SELECT max(ordering) FROM journal), 0),"
     " (SELECT highest_ordering FROM journal_state))"
 )
+# One untagged event (a sequential persist): its ordering drawn inside the insert itself.
+_INSERT_NEXT = (
+    "INSERT INTO journal (ordering, persistence_id, sequence_nr, manifest, payload, writer_id,"
+    f" timestamp, tags) SELECT ({_HIGHEST_ORDERING}) + 1, ?, ?, ?, ?, ?, ?, NULL"
+)
 _HIGHEST_SEQUENCE_NR = (
     "SELECT max(coalesce((SELECT max(sequence_nr) FROM journal WHERE persistence_id = ?1), 0),"
     " coalesce((SELECT highest_sequence_nr FROM id_metadata WHERE persistence_id = ?1), 0))"
@@ -189,6 +194,10 @@ def _add_rows(
 
 def _write_batch(conn: sqlite3.Connection, writes: list[AtomicWrite]) -> list[BaseException | None]:
     """One transaction storing ``writes``; runs on the connection's thread."""
+    if len(writes) == 1:
+        write = writes[0]
+        if len(write.records) == 1 and write.owner_epoch is None and not write.records[0].tags:
+            return [_write_single(conn, write.records[0])]
     conn.execute("BEGIN IMMEDIATE")
     try:
         (ordering,) = conn.execute(_HIGHEST_ORDERING).fetchone()
@@ -219,6 +228,24 @@ def _write_batch(conn: sqlite3.Connection, writes: list[AtomicWrite]) -> list[Ba
             conn.execute("ROLLBACK")
         raise
     return results
+
+
+def _write_single(conn: sqlite3.Connection, record: PersistentRecord) -> JournalError | None:
+    """One transaction storing one untagged event of a write without an owner epoch: one
+    statement between ``BEGIN`` and ``COMMIT``, the sequential writer's case."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        try:
+            conn.execute(_INSERT_NEXT, record[:6])
+            result = None
+        except sqlite3.IntegrityError:  # (persistence_id, sequence_nr) is taken
+            result = SequenceNrConflictError(record.persistence_id, record.sequence_nr)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
 
 
 class _Fenced(Exception):
