@@ -29,7 +29,10 @@ that hits a taken ``(persistence_id, sequence_nr)`` is the batch redone with a s
 atomic write, so that the conflicting writes alone are rejected.
 
 Orderings are handed out inside the write transaction (``BEGIN IMMEDIATE`` holds the file's write
-lock), so commit order and ordering order agree; a rejected write leaves a gap.
+lock), so commit order and ordering order agree; a rejected write leaves a gap. An untagged batch
+leaves them to SQLite (a row inserted without a rowid gets the largest one + 1, the same number)
+unless a deletion of the newest events holds orderings back (``journal_state``); one untagged
+event is a single ``INSERT`` that draws its ordering itself.
 
 Every atomic write is checked (:func:`~persistence.journal._validation.check_atomic_write`)
 before the transaction, so a write SQLite could not store (say, a tag holding a lone surrogate,
@@ -44,6 +47,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +115,18 @@ _HIGHEST_ORDERING = (
     "SELECT max(coalesce((SELECT max(ordering) FROM journal), 0),"
     " (SELECT highest_ordering FROM journal_state))"
 )
+# An untagged batch while no deletion holds back the next ordering: SQLite's own rowid for a row
+# inserted without one is the largest rowid + 1, the very ordering the journal would hand out.
+_INSERT_UNTAGGED = (
+    "INSERT INTO journal (persistence_id, sequence_nr, manifest, payload, writer_id, timestamp)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_ORDERINGS = (
+    "SELECT coalesce((SELECT max(ordering) FROM journal), 0),"
+    " (SELECT highest_ordering FROM journal_state)"
+)
+_FIELDS_BUT_TAGS = itemgetter(slice(0, 6))
+_TAGS = itemgetter(6)
 # One untagged event (a sequential persist): its ordering drawn inside the insert itself.
 _INSERT_NEXT = (
     "INSERT INTO journal (ordering, persistence_id, sequence_nr, manifest, payload, writer_id,"
@@ -200,17 +216,22 @@ def _write_batch(conn: sqlite3.Connection, writes: list[AtomicWrite]) -> list[Ba
             return [_write_single(conn, write.records[0])]
     conn.execute("BEGIN IMMEDIATE")
     try:
-        (ordering,) = conn.execute(_HIGHEST_ORDERING).fetchone()
-        rows: list[Row] = []
-        tag_rows: list[tuple[str, int]] = []
-        for write in writes:
-            ordering = _add_rows(write, ordering, rows, tag_rows)
+        highest, kept = conn.execute(_ORDERINGS).fetchone()
         try:
             if any(write.owner_epoch is not None for write in writes):
                 raise _Fenced  # epochs are checked write by write, below
-            conn.executemany(_INSERT, rows)
-            if tag_rows:
-                conn.executemany(_INSERT_TAG, tag_rows)
+            records = [record for write in writes for record in write.records]
+            if kept <= highest and not any(map(_TAGS, records)):
+                conn.executemany(_INSERT_UNTAGGED, map(_FIELDS_BUT_TAGS, records))
+            else:
+                ordering = max(highest, kept)
+                rows: list[Row] = []
+                tag_rows: list[tuple[str, int]] = []
+                for write in writes:
+                    ordering = _add_rows(write, ordering, rows, tag_rows)
+                conn.executemany(_INSERT, rows)
+                if tag_rows:
+                    conn.executemany(_INSERT_TAG, tag_rows)
             results: list[BaseException | None] = [None] * len(writes)
         except (sqlite3.IntegrityError, _Fenced):
             # A (persistence_id, sequence_nr) is taken: redo write by write to reject only those.
