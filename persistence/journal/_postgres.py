@@ -22,9 +22,14 @@ version recorded in ``schema_version``)::
 
 Writes (group commit): the atomic writes that arrive while a batch is in flight are stored
 together by one ``INSERT ... SELECT FROM unnest(...)`` statement (one round trip, one
-transaction, one commit), which also fills ``event_tags``. If a ``(persistence_id, sequence_nr)``
-is taken, the statement fails as a whole and the batch is redone write by write, so that only the
-conflicting atomic writes are rejected, with :class:`~persistence.SequenceNrConflictError`.
+transaction, one commit), which also fills ``event_tags``; a batch without tags takes a leaner
+statement (no ``RETURNING``, no tag index to fill), and one untagged event a single-row one. Each
+is prepared once per connection (asyncpg's statement cache). Measured for 1,000 events: the
+``unnest`` statement stores them in about half the time of ``executemany`` in a transaction;
+``COPY`` cannot draw orderings under the advisory lock in the same statement, so it would cost
+extra round trips. If a ``(persistence_id, sequence_nr)`` is taken, the statement fails as a whole
+and the batch is redone write by write, so that only the conflicting atomic writes are rejected,
+with :class:`~persistence.SequenceNrConflictError`.
 
 Gap-free offsets: a sequence column alone lets a reader see ordering 11 committed while 10, from
 a slower concurrent transaction, is still in flight; a reader that moved its offset to 11 would
