@@ -57,7 +57,8 @@ from persistence._errors import (
     OwnerEpochFencedError,
     SequenceNrConflictError,
 )
-from persistence._sqlite_db import DEFAULT_BUSY_TIMEOUT, GroupCommit, LazySqlite, Synchronous
+from persistence._sqlite_commit import GroupCommit
+from persistence._sqlite_db import DEFAULT_BUSY_TIMEOUT, LazySqlite, Synchronous
 from persistence.journal._changes import Changes
 from persistence.journal._protocol import (
     MAX_SEQUENCE_NR,
