@@ -246,8 +246,10 @@ class LazyPostgres:
     ) -> T:
         """``call(pool)`` with failures translated."""
         pool = await self.pool(operation, closing=closing)
-        with self.errors(operation):
+        try:  # not self.errors(): a generator context manager per call shows in a hot path
             return await call(pool)
+        except _CONNECTION_FAILURES as exc:
+            raise self.failure(operation, exc) from exc
 
     async def release(self, connection: asyncpg.Connection) -> None:
         """Give ``connection`` back to the pool it came from (before the pool closes)."""

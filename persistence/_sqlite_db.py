@@ -1,12 +1,16 @@
 """One SQLite connection living on a worker thread of its own, shared by the SQLite journal,
 snapshot store and offset store.
 
-Every awaited call is one hop to that thread and back (tens of microseconds), so the stores run
-each whole operation (``BEGIN`` ... ``COMMIT``, or a page of a query) as one plain function on
-that thread: :meth:`SqliteThread.run`. The thread is ours rather than aiosqlite's: aiosqlite has
-no public way to run a function on its thread, and its public calls take one hop per statement
-(measured: 30-45% fewer sequential writes and small reads per second); a thread of our own with
-``loop.call_soon_threadsafe`` is as fast as aiosqlite's private entry point.
+Every call is one hop to that thread and back, so the stores run each whole operation
+(``BEGIN`` ... ``COMMIT``, or a page of a query) as one plain function on that thread:
+:meth:`SqliteThread.run`. The thread is ours rather than aiosqlite's: aiosqlite has no public way
+to run a function on its thread, and its public calls take one hop per statement (measured: 30-45%
+fewer sequential writes and small reads per second).
+
+The hop is a queue to the thread and ``loop.call_soon_threadsafe`` back, nothing else:
+:meth:`SqliteThread.submit` answers with a plain callback, which the journal's group commit
+(:mod:`persistence._sqlite_commit`) uses so that no task, future or coroutine chain stands
+between the loop and the thread.
 
 Reading without writing (:func:`read_only_uri`): a ``mode=ro`` connection to a WAL database
 still creates the ``-wal`` and ``-shm`` files next to it (and leaves them behind), and fails on
@@ -24,6 +28,7 @@ import sqlite3
 import threading
 import warnings
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from queue import SimpleQueue
 from typing import Any, Literal, TypeVar, cast, get_args
@@ -77,38 +82,43 @@ def check_synchronous(synchronous: str) -> Synchronous:
     return cast(Synchronous, synchronous)
 
 
-_Call = tuple["asyncio.Future[Any] | None", Callable[..., Any], tuple[Any, ...]]
-"""``(future, fn, args)``: run ``fn(*args)`` on the thread, settle ``future`` (if any) with it."""
+Answer = Callable[[Any, "BaseException | None"], None]
+"""Called on the loop once a call is done: ``(result, None)`` or ``(None, exception)``."""
+
+_Call = tuple[
+    "asyncio.AbstractEventLoop | None", "Answer | None", Callable[..., Any], tuple[Any, ...]
+]
+"""``(loop, answer, fn, args)``: run ``fn(*args)`` on the thread, then ``answer`` (if any) on
+``loop`` with its outcome."""
 
 
 class ThreadClosedError(Exception):
     """A call reached a :class:`SqliteThread` after :meth:`SqliteThread.close`."""
 
 
-def _set_result(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():  # the caller may have been cancelled meanwhile
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # the caller may have been cancelled meanwhile
+        return
+    if error is None:
         future.set_result(result)
-
-
-def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
+    else:
+        future.set_exception(error)
 
 
 def _serve(calls: SimpleQueue[_Call | None]) -> None:
-    """The worker thread: run each call in turn, settle its future on its loop; stop at None."""
-    outcome: Callable[[asyncio.Future[Any], Any], None]
+    """The worker thread: run each call in turn, answer it on its loop; stop at None."""
+    error: BaseException | None
     while (call := calls.get()) is not None:
-        future, fn, args = call
+        loop, answer, fn, args = call
         try:
-            outcome, value = _set_result, fn(*args)
+            result, error = fn(*args), None
         except BaseException as exc:  # handed to the caller, whatever it is
-            outcome, value = _set_exception, exc
-        if future is not None:
+            result, error = None, exc
+        if answer is not None and loop is not None:
             # A closed loop raises RuntimeError: nobody waits for the outcome any more.
             with contextlib.suppress(RuntimeError):
-                future.get_loop().call_soon_threadsafe(outcome, future, value)
-        del call, future, fn, args, value  # hold no result while waiting for the next call
+                loop.call_soon_threadsafe(answer, result, error)
+        del call, loop, answer, fn, args, result, error  # hold nothing while waiting
 
 
 class SqliteThread:
@@ -131,7 +141,7 @@ class SqliteThread:
         # Never closed (the store warns about that): close the connection on its thread, which
         # then ends.
         if not getattr(self, "_closed", True):
-            self._calls.put((None, sqlite3.Connection.close, (self._conn,)))
+            self._calls.put((None, None, sqlite3.Connection.close, (self._conn,)))
             self._calls.put(None)
 
     @classmethod
@@ -185,8 +195,9 @@ class SqliteThread:
         # exiting. Committed transactions are on disk either way.
         worker = threading.Thread(target=_serve, args=(calls,), name=f"sqlite {path}", daemon=True)
         worker.start()
-        opened: asyncio.Future[sqlite3.Connection] = asyncio.get_running_loop().create_future()
-        calls.put((opened, connect, ()))
+        loop = asyncio.get_running_loop()
+        opened: asyncio.Future[sqlite3.Connection] = loop.create_future()
+        calls.put((loop, partial(_settle, opened), connect, ()))
         try:
             conn = await opened
         except BaseException:
@@ -201,9 +212,18 @@ class SqliteThread:
         """
         if self._closed:
             raise ThreadClosedError("the SQLite connection is closed")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._calls.put((future, fn, (self._conn, *args)))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._calls.put((loop, partial(_settle, future), fn, (self._conn, *args)))
         return await future
+
+    def submit(self, answer: Answer, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(connection, *args)`` on the connection's thread, then ``answer(result,
+        None)`` or ``answer(None, exception)`` on the running loop: the lean form of
+        :meth:`run`. Raises :class:`ThreadClosedError` after :meth:`close`."""
+        if self._closed:
+            raise ThreadClosedError("the SQLite connection is closed")
+        self._calls.put((asyncio.get_running_loop(), answer, fn, (self._conn, *args)))
 
     async def close(self) -> None:
         """Close the connection (SQLite checkpoints the WAL) once the calls before it are done,
@@ -211,8 +231,9 @@ class SqliteThread:
         if self._closed:
             return
         self._closed = True
-        closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._calls.put((closed, sqlite3.Connection.close, (self._conn,)))
+        loop = asyncio.get_running_loop()
+        closed: asyncio.Future[None] = loop.create_future()
+        self._calls.put((loop, partial(_settle, closed), sqlite3.Connection.close, (self._conn,)))
         self._calls.put(None)
         await closed
 
@@ -297,6 +318,24 @@ class LazySqlite:
         """The error for ``operation`` failing with the SQLite or OS error ``exc``."""
         return self._error(f"cannot {operation}: {self.name}: {describe(exc, self._busy_timeout)}")
 
+    def translate(self, operation: str, exc: BaseException) -> BaseException:
+        """What a call of ``operation`` that failed on the thread with ``exc`` raises: the
+        store's error (caused by ``exc``) for a SQLite or OS failure, the closed error if
+        :meth:`close` came first, anything else as it is."""
+        if isinstance(exc, sqlite3.Error | OSError):
+            error = self.error(operation, exc)
+        elif isinstance(exc, ThreadClosedError):  # close() came first: only it closes the thread
+            error = self.closed_error(operation)
+        else:
+            return exc
+        error.__cause__ = exc
+        return error
+
+    @property
+    def thread(self) -> SqliteThread | None:
+        """The open connection's thread, or None before the first use and after closing."""
+        return self._thread
+
     async def connection(self, operation: str, *, closing: bool = False) -> SqliteThread:
         """The open connection, opening the file on first use.
 
@@ -332,22 +371,14 @@ class LazySqlite:
         """Run ``fn(connection, *args)`` on the connection's thread, opening it if need be."""
         return await self.run_on(await self.connection(operation), operation, fn, *args)
 
-    async def run_closing(self, operation: str, fn: Callable[..., T], *args: Any) -> T:
-        """:meth:`run` for work submitted before :meth:`close` (which waits for it)."""
-        return await self.run_on(
-            await self.connection(operation, closing=True), operation, fn, *args
-        )
-
     async def run_on(
         self, thread: SqliteThread, operation: str, fn: Callable[..., T], *args: Any
     ) -> T:
         """Run ``fn(connection, *args)`` on ``thread``."""
         try:
             return await thread.run(fn, *args)
-        except (sqlite3.Error, OSError) as exc:
-            raise self.error(operation, exc) from exc
-        except ThreadClosedError as exc:  # close() came first: only it closes the thread
-            raise self.closed_error(operation) from exc
+        except (sqlite3.Error, OSError, ThreadClosedError) as exc:
+            raise self.translate(operation, exc) from exc
 
     async def close(self, before_close: Callable[[], Awaitable[None]] | None = None) -> None:
         """Refuse new calls, await ``before_close()`` (e.g. pending writes), close the file.

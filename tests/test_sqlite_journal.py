@@ -184,6 +184,26 @@ async def test_concurrent_writes_share_one_transaction(tmp_path: Path) -> None:
         await journal.close()
 
 
+async def test_untagged_writes_after_deleting_the_newest_events_never_reuse_their_orderings(
+    tmp_path: Path,
+) -> None:
+    """Untagged batches let SQLite number the rows, except while a deletion holds orderings."""
+    journal = SqliteJournal(tmp_path / "j.db")
+    try:
+        three = AtomicWrite([PersistentRecord("a", n, "Evt", b"e", "w", 7, ()) for n in (1, 2, 3)])
+        assert await journal.write([three]) == [None]
+        await journal.delete_to("a", 3)
+        assert await journal.write([event("b", 1), event("c", 1)]) == [None, None]
+        assert await journal.write([event("b", 2), event("c", 2)]) == [None, None]
+        assert await journal.write([event("d", 1)]) == [None]
+        stored = [
+            (t.ordering, t.record.persistence_id) async for p in journal.all_events() for t in p
+        ]
+        assert stored == [(4, "b"), (5, "c"), (6, "b"), (7, "c"), (8, "d")]
+    finally:
+        await journal.close()
+
+
 async def test_replay_and_events_by_tag_read_one_page_per_round_trip(tmp_path: Path) -> None:
     journal = SqliteJournal(tmp_path / "j.db", page_size=3)
     try:
@@ -693,7 +713,6 @@ def test_verify_still_reports_a_damaged_file_as_corrupted(
     path.write_bytes(b"this is not a database" * 100)
     assert main(["verify", f"sqlite:{path}"]) == 1
     assert capsys.readouterr().out == f"corrupted: {path}: file is not a database\n"
-
 
 
 def test_ids_and_dump_read_an_sqlite_journal_on_read_only_media(tmp_path: Path) -> None:

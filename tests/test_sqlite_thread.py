@@ -1,4 +1,5 @@
-"""The thread each SQLite store runs its connection on: order, outcomes, cancellation, closing."""
+"""The thread each SQLite store runs its connection on: order, outcomes, cancellation, closing;
+and the group commit that hands the SQLite journal's batches to it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from persistence import JournalClosedError
+from persistence import JournalClosedError, JournalError
 from persistence._sqlite_db import SqliteThread, ThreadClosedError
-from persistence.journal import SqliteJournal
+from persistence.journal import AtomicWrite, PersistentRecord, SqliteJournal
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS t (x INTEGER)"
 
@@ -132,3 +133,139 @@ async def test_a_store_call_that_meets_a_closed_thread_says_the_store_is_closed(
         f"cannot replay events: sqlite journal {str(tmp_path / 'j.db')!r} is closed; create a "
         "new instance to use it again"
     )
+
+
+async def test_submit_answers_on_the_loop_thread_with_the_result_or_the_exception(
+    tmp_path: Path,
+) -> None:
+    thread = await open_thread(tmp_path / "t.db")
+    answers: list[tuple[object, BaseException | None, int]] = []
+    answered = asyncio.Event()
+
+    def answer(result: object, error: BaseException | None) -> None:
+        answers.append((result, error, threading.get_ident()))
+        if len(answers) == 2:
+            answered.set()
+
+    def fail(conn: sqlite3.Connection) -> None:
+        conn.execute("SELECT * FROM missing")
+
+    try:
+        thread.submit(answer, lambda conn, x: x * 2, 21)
+        thread.submit(answer, fail)
+        await answered.wait()
+    finally:
+        await thread.close()
+
+    [(result, error, ident), (_, failure, _)] = answers
+    assert (result, error, ident) == (42, None, threading.get_ident())
+    assert type(failure) is sqlite3.OperationalError
+    assert str(failure) == "no such table: missing"
+    with pytest.raises(ThreadClosedError, match=r"^the SQLite connection is closed$"):
+        thread.submit(answer, lambda conn: None)
+
+
+# -- group commit on the thread (the SQLite journal's writes) ----------------------------------
+
+
+def event(pid: str, seq: int) -> AtomicWrite:
+    return AtomicWrite([PersistentRecord(pid, seq, "Evt", b"e", "w", 7, ())])
+
+
+async def hold_the_thread(journal: SqliteJournal) -> tuple[threading.Event, asyncio.Future[None]]:
+    """Occupy the journal's thread until the returned event is set."""
+    release = threading.Event()
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        loop.call_soon_threadsafe(started.set)
+        release.wait(timeout=10)
+
+    held = asyncio.ensure_future(journal._db.run("hold", hold))
+    await started.wait()
+    return release, held
+
+
+async def test_writes_made_while_a_batch_is_in_flight_share_the_next_transaction(
+    tmp_path: Path,
+) -> None:
+    journal = SqliteJournal(tmp_path / "j.db")
+    statements: list[str] = []
+    try:
+        await journal._db.run("trace", lambda conn: conn.set_trace_callback(statements.append))
+        release, held = await hold_the_thread(journal)
+        first = asyncio.ensure_future(journal.write([event("a", 1)]))
+        await asyncio.sleep(0)  # its batch is handed to the thread, behind the held call
+        later = []
+        for pid in "bcd":  # one per loop turn
+            later.append(asyncio.ensure_future(journal.write([event(pid, 1)])))
+            await asyncio.sleep(0)
+        release.set()
+        await held
+        assert await first == [None]
+        assert [await write for write in later] == [[None]] * 3
+        assert statements.count("COMMIT") == 2
+        assert await journal.persistence_ids() == ["a", "b", "c", "d"]
+    finally:
+        await journal.close()
+
+
+async def test_a_writer_cancelled_while_its_batch_is_in_flight_leaves_the_batch_to_finish(
+    tmp_path: Path,
+) -> None:
+    """Its event may be stored (the outcome was in doubt); the other writers get answers."""
+    journal = SqliteJournal(tmp_path / "j.db")
+    try:
+        await journal.highest_sequence_nr("open")
+        release, held = await hold_the_thread(journal)
+        cancelled = asyncio.ensure_future(journal.write([event("a", 1)]))
+        other = asyncio.ensure_future(journal.write([event("b", 1)]))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        release.set()
+        await held
+        assert await other == [None]
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert await journal.persistence_ids() == ["a", "b"]
+        assert await journal.write([event("c", 1)]) == [None]
+    finally:
+        await journal.close()
+
+
+async def test_every_write_waiting_for_a_failed_open_gets_the_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    journal = SqliteJournal(tmp_path / "file" / "j.db")
+    try:
+        outcomes = await asyncio.gather(
+            *(journal.write([event(f"w{i}", 1)]) for i in range(3)), return_exceptions=True
+        )
+        assert [type(outcome) for outcome in outcomes] == [JournalError] * 3
+        assert all(str(outcome).startswith("cannot open sqlite journal ") for outcome in outcomes)
+    finally:
+        await journal.close()
+
+
+async def test_close_waits_for_the_writes_queued_behind_the_batch_in_flight(
+    tmp_path: Path,
+) -> None:
+    journal = SqliteJournal(tmp_path / "j.db")
+    await journal.highest_sequence_nr("open")
+    release, held = await hold_the_thread(journal)
+    first = asyncio.ensure_future(journal.write([event("a", 1)]))
+    await asyncio.sleep(0)
+    queued = asyncio.ensure_future(journal.write([event("b", 1)]))
+    await asyncio.sleep(0)
+    closing = asyncio.ensure_future(journal.close())
+    await asyncio.sleep(0)
+    assert not closing.done()
+    release.set()
+    await held
+    await closing
+    assert await first == await queued == [None]
+    again = SqliteJournal(tmp_path / "j.db")
+    try:
+        assert await again.persistence_ids() == ["a", "b"]
+    finally:
+        await again.close()

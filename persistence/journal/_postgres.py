@@ -22,9 +22,14 @@ version recorded in ``schema_version``)::
 
 Writes (group commit): the atomic writes that arrive while a batch is in flight are stored
 together by one ``INSERT ... SELECT FROM unnest(...)`` statement (one round trip, one
-transaction, one commit), which also fills ``event_tags``. If a ``(persistence_id, sequence_nr)``
-is taken, the statement fails as a whole and the batch is redone write by write, so that only the
-conflicting atomic writes are rejected, with :class:`~persistence.SequenceNrConflictError`.
+transaction, one commit), which also fills ``event_tags``; a batch without tags takes a leaner
+statement (no ``RETURNING``, no tag index to fill), and one untagged event a single-row one. Each
+is prepared once per connection (asyncpg's statement cache). Measured for 1,000 events: the
+``unnest`` statement stores them in about half the time of ``executemany`` in a transaction;
+``COPY`` cannot draw orderings under the advisory lock in the same statement, so it would cost
+extra round trips. If a ``(persistence_id, sequence_nr)`` is taken, the statement fails as a whole
+and the batch is redone write by write, so that only the conflicting atomic writes are rejected,
+with :class:`~persistence.SequenceNrConflictError`.
 
 Gap-free offsets: a sequence column alone lets a reader see ordering 11 committed while 10, from
 a slower concurrent transaction, is still in flight; a reader that moved its offset to 11 would
@@ -155,6 +160,14 @@ stored AS (
             " SELECT DISTINCT t.tag, stored.ordering FROM stored, unnest(stored.tags) AS t(tag)"
         )
         self.insert = f"WITH {lock}, {insert('lock')} {tags}"
+        # A batch without tags: the rows alone, no RETURNING and no tag index to fill.
+        self.insert_untagged = (
+            f"WITH {lock} INSERT INTO {s}.journal (ordering, {_RECORD_COLUMNS})"
+            f" SELECT nextval('{s}.journal_ordering'), w.pid, w.seq, w.manifest, w.payload,"
+            " w.writer, w.ts, NULL FROM lock, unnest($1::text[], $2::bigint[], $3::text[],"
+            " $4::bytea[], $5::text[], $6::bigint[]) WITH ORDINALITY"
+            " AS w(pid, seq, manifest, payload, writer, ts, n) ORDER BY w.n"
+        )
         # One untagged event (a sequential persist): no arrays, no tag index to fill.
         self.insert_one = (
             f"WITH {lock} INSERT INTO {s}.journal (ordering, {_RECORD_COLUMNS})"
@@ -222,42 +235,37 @@ SELECT count(*) FROM claimed"""
         )
 
 
-def _columns(writes: Sequence[AtomicWrite]) -> tuple[list[Any], ...]:
-    """The seven arrays of the insert statement, one element per record, in write order."""
-    pids: list[str] = []
-    seqs: list[int] = []
-    manifests: list[str] = []
-    payloads: list[bytes] = []
-    writers: list[str] = []
-    stamps: list[int] = []
-    tags: list[str | None] = []
-    for write in writes:
-        for pid, seq, manifest, payload, writer_id, timestamp, record_tags in write.records:
-            pids.append(pid)
-            seqs.append(seq)
-            manifests.append(manifest)
-            payloads.append(payload)
-            writers.append(writer_id)
-            stamps.append(timestamp)
-            tags.append(json.dumps(list(record_tags)) if record_tags else None)
-    return pids, seqs, manifests, payloads, writers, stamps, tags
+def _columns(records: Sequence[PersistentRecord]) -> tuple[Sequence[Any], ...]:
+    """The seven arrays of the insert statements, one element per record, in order: the
+    record's fields, its tags as a JSON array (or NULL)."""
+    pids, seqs, manifests, payloads, writers, stamps, tags = zip(*records, strict=True)
+    return (
+        pids,
+        seqs,
+        manifests,
+        payloads,
+        writers,
+        stamps,
+        [json.dumps(list(record_tags)) if record_tags else None for record_tags in tags],
+    )
 
 
 def _nul_problem(write: AtomicWrite) -> JournalError | None:
     """The rejection of a write holding a NUL character (PostgreSQL text cannot), if any."""
     for pid, seq, manifest, _, writer_id, _, tags in write.records:
+        if (
+            "\x00" not in pid
+            and "\x00" not in manifest
+            and "\x00" not in writer_id
+            and (not tags or not any("\x00" in tag for tag in tags))
+        ):
+            continue
         texts = (("persistence id", pid), ("manifest", manifest), ("writer_id", writer_id))
-        for name, text in texts:
+        for name, text in (*texts, *(("tag", tag) for tag in tags)):
             if "\x00" in text:
                 return JournalError(
                     f"invalid atomic write, persistence_id={pid!r}, sequence_nr={seq}: the "
                     f"{name} {text!r} holds a NUL character, which PostgreSQL cannot store"
-                )
-        for tag in tags:
-            if "\x00" in tag:
-                return JournalError(
-                    f"invalid atomic write, persistence_id={pid!r}, sequence_nr={seq}: the tag "
-                    f"{tag!r} holds a NUL character, which PostgreSQL cannot store"
                 )
     return None
 
@@ -386,8 +394,19 @@ class PostgresJournal:
     async def write(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
         """Store the batch; per atomic write ``None`` (stored) or the exception rejecting it."""
         self._db.check_open("write events")
+        for write in writes:
+            if (
+                check_atomic_write(write) is not None
+                or (write.owner_epoch is not None and check_owner_epoch(write) is not None)
+                or _nul_problem(write) is not None
+            ):
+                return await self._write_well_formed(writes)
         if not writes:
             return []
+        return await self._committer.submit(writes)
+
+    async def _write_well_formed(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
+        """Reject the malformed atomic writes, submit the rest."""
         errors = [
             check_atomic_write(write) or check_owner_epoch(write) or _nul_problem(write)
             for write in writes
@@ -460,8 +479,13 @@ class PostgresJournal:
                 if len(records) == 1 and not records[0].tags and writes[0].owner_epoch is None:
                     return [await self._store_single(conn, writes[0])]
             if all(write.owner_epoch is None for write in writes):
+                records = [record for write in writes for record in write.records]
+                columns = _columns(records)
                 try:
-                    await conn.execute(self._sql.insert, *_columns(writes))
+                    if any(columns[6]):
+                        await conn.execute(self._sql.insert, *columns)
+                    else:
+                        await conn.execute(self._sql.insert_untagged, *columns[:6])
                 except asyncpg.UniqueViolationError:
                     pass  # a number is taken: redo write by write, rejecting only those
                 else:
@@ -493,9 +517,9 @@ class PostgresJournal:
         pid, epoch = write.persistence_id, write.owner_epoch
         try:
             if epoch is None:
-                await conn.execute(sql.insert, *_columns([write]))
+                await conn.execute(sql.insert, *_columns(write.records))
                 return None
-            if await conn.fetchval(sql.insert_fenced, *_columns([write]), pid, epoch):
+            if await conn.fetchval(sql.insert_fenced, *_columns(write.records), pid, epoch):
                 return None
         except asyncpg.UniqueViolationError:
             low, high = write.lowest_sequence_nr, write.highest_sequence_nr

@@ -29,7 +29,10 @@ that hits a taken ``(persistence_id, sequence_nr)`` is the batch redone with a s
 atomic write, so that the conflicting writes alone are rejected.
 
 Orderings are handed out inside the write transaction (``BEGIN IMMEDIATE`` holds the file's write
-lock), so commit order and ordering order agree; a rejected write leaves a gap.
+lock), so commit order and ordering order agree; a rejected write leaves a gap. An untagged batch
+leaves them to SQLite (a row inserted without a rowid gets the largest one + 1, the same number)
+unless a deletion of the newest events holds orderings back (``journal_state``); one untagged
+event is a single ``INSERT`` that draws its ordering itself.
 
 Every atomic write is checked (:func:`~persistence.journal._validation.check_atomic_write`)
 before the transaction, so a write SQLite could not store (say, a tag holding a lone surrogate,
@@ -44,6 +47,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +57,9 @@ from persistence._errors import (
     OwnerEpochFencedError,
     SequenceNrConflictError,
 )
+from persistence._sqlite_commit import GroupCommit
 from persistence._sqlite_db import DEFAULT_BUSY_TIMEOUT, LazySqlite, Synchronous
 from persistence.journal._changes import Changes
-from persistence.journal._group_commit import GroupCommitter
 from persistence.journal._protocol import (
     MAX_SEQUENCE_NR,
     AtomicWrite,
@@ -111,6 +115,23 @@ _RAISE_EPOCH = (
 _HIGHEST_ORDERING = (
     "SELECT max(coalesce((SELECT max(ordering) FROM journal), 0),"
     " (SELECT highest_ordering FROM journal_state))"
+)
+# An untagged batch while no deletion holds back the next ordering: SQLite's own rowid for a row
+# inserted without one is the largest rowid + 1, the very ordering the journal would hand out.
+_INSERT_UNTAGGED = (
+    "INSERT INTO journal (persistence_id, sequence_nr, manifest, payload, writer_id, timestamp)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_ORDERINGS = (
+    "SELECT coalesce((SELECT max(ordering) FROM journal), 0),"
+    " (SELECT highest_ordering FROM journal_state)"
+)
+_FIELDS_BUT_TAGS = itemgetter(slice(0, 6))
+_TAGS = itemgetter(6)
+# One untagged event (a sequential persist): its ordering drawn inside the insert itself.
+_INSERT_NEXT = (
+    "INSERT INTO journal (ordering, persistence_id, sequence_nr, manifest, payload, writer_id,"
+    f" timestamp, tags) SELECT ({_HIGHEST_ORDERING}) + 1, ?, ?, ?, ?, ?, ?, NULL"
 )
 _HIGHEST_SEQUENCE_NR = (
     "SELECT max(coalesce((SELECT max(sequence_nr) FROM journal WHERE persistence_id = ?1), 0),"
@@ -190,19 +211,28 @@ def _add_rows(
 
 def _write_batch(conn: sqlite3.Connection, writes: list[AtomicWrite]) -> list[BaseException | None]:
     """One transaction storing ``writes``; runs on the connection's thread."""
+    if len(writes) == 1:
+        write = writes[0]
+        if len(write.records) == 1 and write.owner_epoch is None and not write.records[0].tags:
+            return [_write_single(conn, write.records[0])]
     conn.execute("BEGIN IMMEDIATE")
     try:
-        (ordering,) = conn.execute(_HIGHEST_ORDERING).fetchone()
-        rows: list[Row] = []
-        tag_rows: list[tuple[str, int]] = []
-        for write in writes:
-            ordering = _add_rows(write, ordering, rows, tag_rows)
+        highest, kept = conn.execute(_ORDERINGS).fetchone()
         try:
             if any(write.owner_epoch is not None for write in writes):
                 raise _Fenced  # epochs are checked write by write, below
-            conn.executemany(_INSERT, rows)
-            if tag_rows:
-                conn.executemany(_INSERT_TAG, tag_rows)
+            records = [record for write in writes for record in write.records]
+            if kept <= highest and not any(map(_TAGS, records)):
+                conn.executemany(_INSERT_UNTAGGED, map(_FIELDS_BUT_TAGS, records))
+            else:
+                ordering = max(highest, kept)
+                rows: list[Row] = []
+                tag_rows: list[tuple[str, int]] = []
+                for write in writes:
+                    ordering = _add_rows(write, ordering, rows, tag_rows)
+                conn.executemany(_INSERT, rows)
+                if tag_rows:
+                    conn.executemany(_INSERT_TAG, tag_rows)
             results: list[BaseException | None] = [None] * len(writes)
         except (sqlite3.IntegrityError, _Fenced):
             # A (persistence_id, sequence_nr) is taken: redo write by write to reject only those.
@@ -220,6 +250,24 @@ def _write_batch(conn: sqlite3.Connection, writes: list[AtomicWrite]) -> list[Ba
             conn.execute("ROLLBACK")
         raise
     return results
+
+
+def _write_single(conn: sqlite3.Connection, record: PersistentRecord) -> JournalError | None:
+    """One transaction storing one untagged event of a write without an owner epoch: one
+    statement between ``BEGIN`` and ``COMMIT``, the sequential writer's case."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        try:
+            conn.execute(_INSERT_NEXT, record[:6])
+            result = None
+        except sqlite3.IntegrityError:  # (persistence_id, sequence_nr) is taken
+            result = SequenceNrConflictError(record.persistence_id, record.sequence_nr)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
 
 
 class _Fenced(Exception):
@@ -360,9 +408,11 @@ class SqliteJournal:
             read_only=read_only,
         )
         self._page_size = page_size
-        self._committer = GroupCommitter(self._flush, max_batch=max_batch)
         self.changes = Changes()
         """Bumped after every batch written by this instance (live queries wait on it)."""
+        self._committer: GroupCommit[AtomicWrite, BaseException | None] = GroupCommit(
+            self._db, "write events", _write_batch, max_batch=max_batch, done=self.changes.bump
+        )
 
     @property
     def path(self) -> Path:
@@ -390,12 +440,6 @@ class SqliteJournal:
                 f"cannot {operation}: {self._db.name} is open read-only; open it without "
                 "read_only=True to change it"
             )
-
-    async def _flush(self, writes: list[AtomicWrite]) -> list[BaseException | None]:
-        # close() drains what was submitted before it: that may still open the file.
-        results = await self._db.run_closing("write events", _write_batch, writes)
-        self.changes.bump()
-        return results
 
     async def write(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
         """Store the batch; per write ``None`` (stored) or the exception that rejected it."""
