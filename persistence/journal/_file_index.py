@@ -10,15 +10,16 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from operator import sub
-from typing import Final
+from typing import Any, Final
 
 from persistence.journal._file_format import KIND_EVENTS, JournalScan
 
 OFFSET_BITS: Final = 40  # a position packs (segment_number << 40) | offset into one int64
 OFFSET_MASK: Final = (1 << OFFSET_BITS) - 1
 
-# an accepted write: persistence id, lo, hi, offset in the batch buffer, size, tags per event
-Accepted = tuple[str, int, int, int, int, "list[Sequence[str]] | None"]
+# a tagged record of a batch: its offset in the batch, its size, its first event's ordering,
+# and the tags of each of its events
+TaggedWrite = tuple[int, int, int, "list[Sequence[str]]"]
 
 
 class IdIndex:
@@ -159,24 +160,30 @@ class JournalIndex:
                     index.delete_to(to_sequence_nr)
         self.ordering = scan.last_ordering
 
-    def add_batch(self, accepted: list[Accepted], start: int) -> None:
-        """Add records appended at ``start`` to the indexes; their orderings follow on."""
+    def add_batch(
+        self, records: list[Any], tagged: list[TaggedWrite] | None, last_ordering: int, start: int
+    ) -> None:
+        """Add the records of a batch appended at ``start`` (``records`` four items each: id,
+        lowest and highest sequence number, size; one after the other) and its ``tagged``
+        ones; ``last_ordering`` is its last event's."""
         ids = self.ids
-        ordering = self.ordering + 1
-        for persistence_id, lo, hi, offset, size, tags in accepted:
+        position = start
+        items = iter(records)
+        for persistence_id, lo, hi, size in zip(items, items, items, items, strict=True):
             index = ids.get(persistence_id)
             if index is None:
                 index = ids[persistence_id] = IdIndex()
             entries = index.entries
             if entries and lo <= entries[-3]:
-                index.add(lo, hi, start + offset, size)
+                index.add(lo, hi, position, size)
             else:  # appending in sequence order: the common case, inlined
-                entries.extend((lo, hi, start + offset, size))
+                entries.extend((lo, hi, position, size))
                 index.highest = max(index.highest, hi)
-            if tags is not None:
-                self.add_tags(tags, ordering, start + offset, size)
-            ordering += hi - lo + 1
-        self.ordering = ordering - 1
+            position += size
+        if tagged is not None:
+            for offset, size, first_ordering, tags in tagged:
+                self.add_tags(tags, first_ordering, start + offset, size)
+        self.ordering = last_ordering
 
     def add_tags(
         self, tags: Sequence[Sequence[str]], first_ordering: int, position: int, size: int
