@@ -173,12 +173,11 @@ class JournalIndex:
             index = ids.get(persistence_id)
             if index is None:
                 index = ids[persistence_id] = IdIndex()
-            entries = index.entries
-            if entries and lo <= entries[-3]:
+            if lo > index.highest:  # after every stored number: the common case, inlined
+                index.entries.extend((lo, hi, position, size))
+                index.highest = hi
+            else:
                 index.add(lo, hi, position, size)
-            else:  # appending in sequence order: the common case, inlined
-                entries.extend((lo, hi, position, size))
-                index.highest = max(index.highest, hi)
             position += size
         if tagged is not None:
             for offset, size, first_ordering, tags in tagged:

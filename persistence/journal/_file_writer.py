@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import os
 import queue
-import struct
 import threading
 import zlib
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from persistence._logging import get_logger
 from persistence.journal._file_format import (
     KIND_EVENTS,
     LENGTH_AND_BODY_CRC,
+    RECORD_HEADER,
     RECORD_HEADER_SIZE,
     SEGMENT_HEADER,
     SEGMENT_HEADER_SIZE,
@@ -50,7 +50,6 @@ Appended = Callable[[int, "BaseException | None"], None]
 _BATCH_SYNC_INTERVAL: Final = 0.010
 _INLINE_WRITE_LIMIT: Final = 1024 * 1024  # bigger un-synced writes go to the writer thread
 _crc32: Final = zlib.crc32
-_U32: Final = struct.Struct("<I")
 _PACK_ERRORS: Final = (TypeError, ValueError, OverflowError, BufferError)
 
 
@@ -99,17 +98,16 @@ def encode_batch(writes: Sequence[AtomicWrite], index: JournalIndex) -> EncodedB
     pack = msgpack.Packer().pack
     crc32 = _crc32
     pack_length_and_crc = LENGTH_AND_BODY_CRC.pack
-    pack_crc = _U32.pack
+    pack_header = RECORD_HEADER.pack
     ids = index.ids
     for position, write in enumerate(writes):
-        error = _refusal(write)
-        if error is not None:
-            results[position] = error
+        error = check_atomic_write(write)
+        if error is not None or write.owner_epoch is not None:
+            results[position] = error or _no_owner_epochs(write)
             continue
         events = write.records
         first = events[0]
-        persistence_id = first.persistence_id
-        lo = first.sequence_nr
+        persistence_id, lo, _, _, _, _, tags = first
         hi = lo + len(events) - 1  # checked: consecutive numbers
         stored = ids.get(persistence_id)
         earlier = in_batch.get(persistence_id)
@@ -128,11 +126,13 @@ def encode_batch(writes: Sequence[AtomicWrite], index: JournalIndex) -> EncodedB
                 f"invalid atomic write, persistence_id={persistence_id!r}: cannot encode it: {exc}"
             )
             continue
-        length_and_crc = pack_length_and_crc(len(body), crc32(body))
-        pieces += (length_and_crc, pack_crc(crc32(length_and_crc)), body)
-        size = RECORD_HEADER_SIZE + len(body)
+        length = len(body)
+        body_crc = crc32(body)
+        header_crc = crc32(pack_length_and_crc(length, body_crc))
+        pieces += (pack_header(length, body_crc, header_crc), body)
+        size = RECORD_HEADER_SIZE + length
         records += (persistence_id, lo, hi, size)
-        if first.tags or (hi > lo and any(event.tags for event in events)):
+        if tags or (hi > lo and any(event.tags for event in events)):
             if tagged is None:
                 tagged = []
             tagged.append((offset, size, ordering, [event.tags for event in events]))
@@ -143,16 +143,12 @@ def encode_batch(writes: Sequence[AtomicWrite], index: JournalIndex) -> EncodedB
     return EncodedBatch(results, b"".join(pieces), records, tagged, ordering - 1)
 
 
-def _refusal(write: AtomicWrite) -> JournalError | None:
-    """Why ``write`` cannot be stored whatever is stored: malformed, or with an owner epoch."""
-    error = check_atomic_write(write)
-    if error is None and write.owner_epoch is not None:
-        return JournalError(
-            f"cannot write persistence_id={write.persistence_id!r} with an owner epoch: "
-            "the file journal does not support owner epochs; use the SQLite or "
-            "PostgreSQL journal to fence owners"
-        )
-    return error
+def _no_owner_epochs(write: AtomicWrite) -> JournalError:
+    return JournalError(
+        f"cannot write persistence_id={write.persistence_id!r} with an owner epoch: "
+        "the file journal does not support owner epochs; use the SQLite or "
+        "PostgreSQL journal to fence owners"
+    )
 
 
 def _conflict(
