@@ -186,7 +186,7 @@ class FileJournal:
             self._opened = True
             self._opening = None
             if not self._read_only:
-                self._writer.start_syncer()
+                self._writer.start()
 
     def _recover(self) -> None:
         """Open the directory (on a worker thread): lock, scan, index, prepare appending."""

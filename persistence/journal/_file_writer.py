@@ -308,15 +308,18 @@ class SegmentWriter:
     def _hand_over(self, job: _Append) -> None:
         """Give ``job`` to the writer thread (started on first use)."""
         if self._thread is None:
-            # a daemon: a journal nobody closed must not keep the interpreter from exiting
-            self._thread = threading.Thread(
-                target=self._run_appends,
-                args=(asyncio.get_running_loop(),),
-                name="file-journal-writer",
-                daemon=True,
-            )
-            self._thread.start()
+            self._start_thread()
         self._jobs.put(job)
+
+    def _start_thread(self) -> None:
+        # a daemon: a journal nobody closed must not keep the interpreter from exiting
+        self._thread = threading.Thread(
+            target=self._run_appends,
+            args=(asyncio.get_running_loop(),),
+            name="file-journal-writer",
+            daemon=True,
+        )
+        self._thread.start()
 
     def _run_appends(self, loop: asyncio.AbstractEventLoop) -> None:
         """The writer thread: do each append handed over, and report it back to the loop."""
@@ -404,9 +407,12 @@ class SegmentWriter:
             finally:
                 os.close(fd)
 
-    def start_syncer(self) -> None:
-        """Start syncing in the background if the fsync mode is ``"batch"``."""
-        if self.fsync == "batch":
+    def start(self) -> None:
+        """Once opened: start the writer thread if every append syncs (``"always"``; otherwise
+        on first need), or the background syncer (``"batch"``)."""
+        if self.fsync == "always":
+            self._start_thread()
+        elif self.fsync == "batch":
             self._syncer = asyncio.get_running_loop().create_task(self._sync_in_batches())
 
     async def stop_syncer(self) -> None:
