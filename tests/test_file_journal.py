@@ -493,6 +493,22 @@ async def test_close_waits_for_writes_already_submitted(tmp_path: Path) -> None:
     await reopened.close()
 
 
+async def test_closing_while_a_deletion_waits_for_earlier_writes_lets_it_finish_first(
+    tmp_path: Path,
+) -> None:
+    journal = FileJournal(tmp_path)
+    await journal.highest_ordering()
+    writing = asyncio.ensure_future(journal.write([atomic("a", 1, 3)]))
+    deleting = asyncio.ensure_future(journal.delete_to("a", 2))
+    await asyncio.sleep(0)
+    await journal.close()
+    assert await writing == [None]
+    assert await deleting is None
+    reopened = FileJournal(tmp_path)
+    assert [r.sequence_nr for r in await replayed(reopened, "a")] == [3]
+    await reopened.close()
+
+
 def writer_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == "file-journal-writer"]
 

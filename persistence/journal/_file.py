@@ -5,8 +5,9 @@ and the journal API, over parts that each own one concern:
 - :mod:`~persistence.journal._file_index`: where each id's and each tag's events are (in memory);
 - :mod:`~persistence.journal._file_recovery`: opening: the lock, the scan into the index, the torn
   tail;
-- :mod:`~persistence.journal._file_writer`: encoding writes into records, appending them to
-  segments, rolling segments, the fsync modes;
+- :mod:`~persistence.journal._file_writer`: encoding a batch of writes into records, appending
+  them to segments (synced appends on the writer's own thread), rolling segments, the fsync
+  modes;
 - :mod:`~persistence.journal._file_reader`: reading records by position, decoding replay and
   query pages, the index of all events.
 
@@ -209,6 +210,7 @@ class FileJournal:
         await self._drain()
         await self._writer.stop_syncer()
         async with self._writer.lock:
+            await self._drain()  # the append of a deletion that began first, even if cancelled
             await asyncio.to_thread(self._release)
 
     def _release(self) -> None:
@@ -221,6 +223,11 @@ class FileJournal:
             self._lock_fd = -1
 
     # -- writing -------------------------------------------------------------------------
+    #
+    # Group commit: write() queues its writes and a Future; a flush (a loop callback, so that
+    # every caller of one loop turn joins it) encodes everything queued, hands it to the writer
+    # as one append, and when that is done indexes it and resolves the Futures in one pass.
+    # Writes queued meanwhile make the next flush. One append (a flush or a deletion) at a time.
 
     async def write(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
         """Store each atomic write unless it is malformed or one of its numbers is taken."""
@@ -336,31 +343,32 @@ class FileJournal:
         """
         await self._ensure_open("delete events")
         await self._drain()  # the writes submitted before it are stored before it
-        while self._appending:  # a flush started meanwhile
-            await self._drain()
         writer = self._writer
-        if writer.fd < 0:
-            raise self._unwritable("delete events")
-        writer.check_not_failed()
-        index = self._index.ids.get(persistence_id)
-        if index is None or not index.deletes_something(to_sequence_nr):
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        async with writer.lock:  # one deletion at a time; closing waits for it
+            while self._appending:  # a flush started meanwhile
+                await self._drain()
+            if writer.fd < 0:
+                raise self._unwritable("delete events")
+            writer.check_not_failed()
+            index = self._index.ids.get(persistence_id)
+            if index is None or not index.deletes_something(to_sequence_nr):
+                return
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-        def deleted(position: int, error: BaseException | None) -> None:
-            # applied here, not after the await: a cancelled caller leaves the index right
-            self._appending = False
-            if error is None:
-                index.delete_to(to_sequence_nr)
-                if not done.done():
-                    done.set_result(None)
-            elif not done.done():
-                done.set_exception(error)
-            self._after_append()
+            def deleted(position: int, error: BaseException | None) -> None:
+                # applied here, not after the await: a cancelled caller leaves the index right
+                self._appending = False
+                if error is None:
+                    index.delete_to(to_sequence_nr)
+                    if not done.done():
+                        done.set_result(None)
+                elif not done.done():
+                    done.set_exception(error)
+                self._after_append()
 
-        self._appending = True
-        writer.append(encode_deletion(persistence_id, to_sequence_nr), deleted)
-        await done
+            self._appending = True
+            writer.append(encode_deletion(persistence_id, to_sequence_nr), deleted)
+            await done
 
     # -- reading -------------------------------------------------------------------------
 
