@@ -7,6 +7,7 @@ number and offset into one int64: ``(segment_number << OFFSET_BITS) | offset``.
 
 from __future__ import annotations
 
+import struct
 from array import array
 from collections.abc import Sequence
 from operator import sub
@@ -16,6 +17,11 @@ from persistence.journal._file_format import KIND_EVENTS, JournalScan
 
 OFFSET_BITS: Final = 40  # a position packs (segment_number << 40) | offset into one int64
 OFFSET_MASK: Final = (1 << OFFSET_BITS) - 1
+
+# an entry as the bytes of array("q") items: appending them with frombytes is ~3x faster than
+# extending the array with a tuple
+_ENTRY: Final = struct.Struct("=4q").pack
+_TAG_ENTRY: Final = struct.Struct("=3q").pack
 
 # a tagged record of a batch: its offset in the batch, its size, its first event's ordering,
 # and the tags of each of its events
@@ -59,7 +65,7 @@ class IdIndex:
     def add(self, lo: int, hi: int, position: int, size: int) -> None:
         entries = self.entries
         if not entries or lo > entries[-3]:
-            entries.extend((lo, hi, position, size))
+            entries.frombytes(_ENTRY(lo, hi, position, size))
         else:  # a number below a gap, written late: keep the entries sorted
             index = self.first_ending_at_or_after(lo) << 2
             entries[index:index] = array("q", (lo, hi, position, size))
@@ -167,6 +173,7 @@ class JournalIndex:
         lowest and highest sequence number, size; one after the other) and its ``tagged``
         ones; ``last_ordering`` is its last event's."""
         ids = self.ids
+        entry = _ENTRY
         position = start
         items = iter(records)
         for persistence_id, lo, hi, size in zip(items, items, items, items, strict=True):
@@ -174,7 +181,7 @@ class JournalIndex:
             if index is None:
                 index = ids[persistence_id] = IdIndex()
             if lo > index.highest:  # after every stored number: the common case, inlined
-                index.entries.extend((lo, hi, position, size))
+                index.entries.frombytes(entry(lo, hi, position, size))
                 index.highest = hi
             else:
                 index.add(lo, hi, position, size)
@@ -197,4 +204,4 @@ class JournalIndex:
             entries = self.tags.get(tag)
             if entries is None:
                 entries = self.tags[tag] = array("q")
-            entries.extend((tagged_ordering, position, size))
+            entries.frombytes(_TAG_ENTRY(tagged_ordering, position, size))
