@@ -320,6 +320,45 @@ async def test_concurrent_writers_share_syncs_through_group_commit(
     await journal.close()
 
 
+async def test_writes_submitted_in_one_loop_turn_share_one_append_and_one_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs: list[int] = []
+    real_sync = writer_module._sync
+
+    def counting_sync(fd: int) -> None:
+        syncs.append(fd)
+        real_sync(fd)
+
+    journal = FileJournal(tmp_path)
+    await journal.highest_ordering()
+    monkeypatch.setattr(writer_module, "_sync", counting_sync)
+    results = await asyncio.gather(*(journal.write([single(f"id-{n}", 1)]) for n in range(50)))
+    assert results == [[None]] * 50
+    assert len(syncs) == 1
+    await journal.close()
+
+
+async def test_calls_bringing_more_writes_than_one_flush_takes_each_get_their_own_results(
+    tmp_path: Path,
+) -> None:
+    journal = FileJournal(tmp_path, fsync="never")
+    await journal.highest_ordering()
+    first = [single(f"a-{n}", 1) for n in range(6000)]
+    second = [single(f"b-{n}", 1) for n in range(6000)]
+    second[4321] = single("a-17", 1)  # taken by the first call
+    third = [single(f"c-{n}", 1) for n in range(10)]
+    results = await asyncio.gather(
+        journal.write(first), journal.write(second), journal.write(third)
+    )
+    assert results[0] == [None] * 6000
+    assert [n for n, result in enumerate(results[1]) if result is not None] == [4321]
+    assert type(results[1][4321]) is SequenceNrConflictError
+    assert results[2] == [None] * 10
+    assert len(await journal.persistence_ids()) == 6000 + 5999 + 10
+    await journal.close()
+
+
 async def test_a_writer_cancelled_while_waiting_leaves_the_others_of_its_flush_their_results(
     tmp_path: Path,
 ) -> None:
