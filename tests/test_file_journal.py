@@ -36,6 +36,7 @@ from persistence.journal import (
     ReadJournal,
     TaggedRecord,
 )
+from persistence.journal._file_index import JournalIndex
 from persistence.journal._memory import InMemoryJournal
 
 
@@ -457,6 +458,24 @@ async def test_a_failed_append_fails_its_batch_leaves_nothing_of_it_and_later_wr
     assert [r.sequence_nr for r in await replayed(reopened, "a")] == [1, 2]
     assert await reopened.persistence_ids() == ["a"]
     await reopened.close()
+
+
+async def test_a_failure_while_indexing_stored_writes_reaches_their_writers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = FileJournal(tmp_path)
+    assert await journal.write([single("a", 1)]) == [None]
+
+    def broken_index(*args: Any) -> None:
+        raise RuntimeError("index broken")
+
+    monkeypatch.setattr(JournalIndex, "add_batch", broken_index)
+    with pytest.raises(RuntimeError) as raised:
+        await journal.write([single("a", 2)])
+    assert str(raised.value) == "index broken"
+    monkeypatch.undo()
+    assert await journal.write([single("b", 1)]) == [None]
+    await journal.close()
 
 
 async def test_a_payload_msgpack_cannot_encode_is_rejected_alone(tmp_path: Path) -> None:

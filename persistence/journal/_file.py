@@ -309,12 +309,16 @@ class FileJournal:
     ) -> None:
         """The flush's append is done (written and synced per the fsync mode, or failed)."""
         self._appending = False
-        if error is None:
-            self._index.add_batch(batch.records, batch.tagged, batch.last_ordering, position)
-            _resolve(waiters, counts, batch.results)
-        else:
-            _fail(waiters, error)
-        self._after_append()
+        try:
+            if error is None:
+                self._index.add_batch(batch.records, batch.tagged, batch.last_ordering, position)
+                _resolve(waiters, counts, batch.results)
+            else:
+                _fail(waiters, error)
+        except Exception as exc:  # the writers learn it: nobody may wait forever
+            _fail(waiters, exc)
+        finally:
+            self._after_append()
 
     def _after_append(self) -> None:
         """Start the next flush if writes came in meanwhile; wake whoever waits for quiet."""
@@ -359,11 +363,15 @@ class FileJournal:
                 # applied here, not after the await: a cancelled caller leaves the index right
                 self._appending = False
                 if error is None:
-                    index.delete_to(to_sequence_nr)
-                    if not done.done():
+                    try:
+                        index.delete_to(to_sequence_nr)
+                    except Exception as exc:  # the caller learns it: nobody may wait forever
+                        error = exc
+                if not done.done():
+                    if error is None:
                         done.set_result(None)
-                elif not done.done():
-                    done.set_exception(error)
+                    else:
+                        done.set_exception(error)
                 self._after_append()
 
             self._appending = True

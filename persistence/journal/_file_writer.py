@@ -344,7 +344,8 @@ class SegmentWriter:
     def _finish(self, job: _Append) -> None:
         """An append done on the writer thread, back on the loop: take in where it went."""
         if job.new_fd >= 0:  # rolled: the new segment is in use even if the append failed
-            os.close(self.fd)
+            with contextlib.suppress(OSError):  # the sealed segment was synced
+                os.close(self.fd)
             self.fd = job.new_fd
             self.segment_number = job.number
             self.segment_bytes = SEGMENT_HEADER_SIZE
