@@ -116,7 +116,7 @@ def encode_batch(writes: Sequence[AtomicWrite], index: JournalIndex) -> EncodedB
             if conflict is not None:
                 results[position] = conflict
                 continue
-        try:
+        try:  # an event is its record without the persistence id (the grammar's ``event``)
             if hi == lo:
                 body: bytes = pack((KIND_EVENTS, ordering, persistence_id, (first[1:],)))
             else:
