@@ -8,8 +8,10 @@ import fcntl
 import gc
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from persistence.journal import (
     ReadJournal,
     TaggedRecord,
 )
+from persistence.journal._file_index import JournalIndex
 from persistence.journal._memory import InMemoryJournal
 
 
@@ -318,6 +321,176 @@ async def test_concurrent_writers_share_syncs_through_group_commit(
     await journal.close()
 
 
+async def test_writes_submitted_in_one_loop_turn_share_one_append_and_one_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs: list[int] = []
+    real_sync = writer_module._sync
+
+    def counting_sync(fd: int) -> None:
+        syncs.append(fd)
+        real_sync(fd)
+
+    journal = FileJournal(tmp_path)
+    await journal.highest_ordering()
+    monkeypatch.setattr(writer_module, "_sync", counting_sync)
+    results = await asyncio.gather(*(journal.write([single(f"id-{n}", 1)]) for n in range(50)))
+    assert results == [[None]] * 50
+    assert len(syncs) == 1
+    await journal.close()
+
+
+async def test_calls_bringing_more_writes_than_one_flush_takes_each_get_their_own_results(
+    tmp_path: Path,
+) -> None:
+    journal = FileJournal(tmp_path, fsync="never")
+    await journal.highest_ordering()
+    first = [single(f"a-{n}", 1) for n in range(6000)]
+    second = [single(f"b-{n}", 1) for n in range(6000)]
+    second[4321] = single("a-17", 1)  # taken by the first call
+    third = [single(f"c-{n}", 1) for n in range(10)]
+    results = await asyncio.gather(
+        journal.write(first), journal.write(second), journal.write(third)
+    )
+    assert results[0] == [None] * 6000
+    assert [n for n, result in enumerate(results[1]) if result is not None] == [4321]
+    assert type(results[1][4321]) is SequenceNrConflictError
+    assert results[2] == [None] * 10
+    assert len(await journal.persistence_ids()) == 6000 + 5999 + 10
+    await journal.close()
+
+
+async def test_a_writer_cancelled_while_waiting_leaves_the_others_of_its_flush_their_results(
+    tmp_path: Path,
+) -> None:
+    journal = FileJournal(tmp_path)
+    await journal.highest_ordering()
+    cancelled = asyncio.ensure_future(journal.write([single("a", 1)]))
+    others = [asyncio.ensure_future(journal.write([single(f"id-{n}", 1)])) for n in range(3)]
+    await asyncio.sleep(0)  # every write is submitted: they share one flush
+    cancelled.cancel()
+    assert await asyncio.gather(*others) == [[None]] * 3
+    assert cancelled.cancelled()
+    await journal.close()
+    reopened = FileJournal(tmp_path)  # the cancelled caller's write was stored all the same
+    assert await reopened.persistence_ids() == ["a", "id-0", "id-1", "id-2"]
+    await reopened.close()
+
+
+async def test_durable_writes_and_deletions_leave_the_default_executor_alone(
+    tmp_path: Path,
+) -> None:
+    submitted: list[object] = []
+
+    class CountingExecutor(ThreadPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            submitted.append(fn)
+            return super().submit(fn, *args, **kwargs)
+
+    executor = CountingExecutor(max_workers=1)
+    asyncio.get_running_loop().set_default_executor(executor)
+    journal = FileJournal(tmp_path, segment_size=256)
+    await journal.highest_ordering()  # the open scans on a worker thread
+    opened = len(submitted)
+    for seq in range(1, 11):  # rolling to new segments on the way
+        assert await journal.write([single("a", seq)]) == [None]
+    await journal.delete_to("a", 5)
+    assert len(submitted) == opened
+    assert [r.sequence_nr for r in await replayed(journal, "a")] == [6, 7, 8, 9, 10]
+    await journal.close()
+    executor.shutdown()
+
+
+async def test_a_deletion_cancelled_while_it_syncs_is_applied_and_later_writes_follow_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = FileJournal(tmp_path)
+    assert await journal.write([atomic("a", 1, 3)]) == [None]
+    syncing, release = threading.Event(), threading.Event()
+    real_sync = writer_module._sync
+
+    def held_sync(fd: int) -> None:
+        syncing.set()
+        release.wait()
+        real_sync(fd)
+
+    monkeypatch.setattr(writer_module, "_sync", held_sync)
+    deleting = asyncio.ensure_future(journal.delete_to("a", 2))
+    await asyncio.to_thread(syncing.wait)
+    deleting.cancel()
+    writing = asyncio.ensure_future(journal.write([single("a", 4)]))
+    await asyncio.sleep(0)
+    release.set()
+    assert await writing == [None]
+    assert deleting.cancelled()
+    assert [r.sequence_nr for r in await replayed(journal, "a")] == [3, 4]
+    await journal.close()
+    reopened = FileJournal(tmp_path)
+    assert [r.sequence_nr for r in await replayed(reopened, "a")] == [3, 4]
+    await reopened.close()
+
+
+async def test_a_failed_append_fails_its_batch_leaves_nothing_of_it_and_later_writes_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = FileJournal(tmp_path)
+    assert await journal.write([single("a", 1)]) == [None]
+    segment_fd = journal._writer.fd
+    real_write = os.write
+
+    def full_disk(fd: int, data: Any) -> int:
+        if fd == segment_fd:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(JournalError) as raised:
+        await journal.write([single("a", 2), single("b", 1)])
+    segment = tmp_path / "00000001.log"
+    assert str(raised.value) == (
+        f"cannot append to {str(segment)!r}: [Errno 28] No space left on device"
+    )
+    monkeypatch.undo()
+    assert await journal.write([single("a", 2)]) == [None]
+    assert await journal.persistence_ids() == ["a"]
+    await journal.close()
+    reopened = FileJournal(tmp_path)
+    assert [r.sequence_nr for r in await replayed(reopened, "a")] == [1, 2]
+    assert await reopened.persistence_ids() == ["a"]
+    await reopened.close()
+
+
+async def test_a_failure_while_indexing_stored_writes_reaches_their_writers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = FileJournal(tmp_path)
+    assert await journal.write([single("a", 1)]) == [None]
+
+    def broken_index(*args: Any) -> None:
+        raise RuntimeError("index broken")
+
+    monkeypatch.setattr(JournalIndex, "add_batch", broken_index)
+    with pytest.raises(RuntimeError) as raised:
+        await journal.write([single("a", 2)])
+    assert str(raised.value) == "index broken"
+    monkeypatch.undo()
+    assert await journal.write([single("b", 1)]) == [None]
+    await journal.close()
+
+
+async def test_a_payload_msgpack_cannot_encode_is_rejected_alone(tmp_path: Path) -> None:
+    journal = FileJournal(tmp_path)
+    strided = event("a", 1)._replace(payload=memoryview(b"abcdef")[::2])
+    results = await journal.write([AtomicWrite([strided]), single("b", 1)])
+    assert [type(result) for result in results] == [JournalError, type(None)]
+    assert str(results[0]) == (
+        "invalid atomic write, persistence_id='a': cannot encode it: memoryview: underlying "
+        "buffer is not C-contiguous"
+    )
+    assert await journal.persistence_ids() == ["b"]
+    await journal.close()
+
+
 async def test_batch_mode_syncs_in_the_background_soon_after_a_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -378,11 +551,41 @@ async def test_close_waits_for_writes_already_submitted(tmp_path: Path) -> None:
     await reopened.close()
 
 
+async def test_closing_while_a_deletion_waits_for_earlier_writes_lets_it_finish_first(
+    tmp_path: Path,
+) -> None:
+    journal = FileJournal(tmp_path)
+    await journal.highest_ordering()
+    writing = asyncio.ensure_future(journal.write([atomic("a", 1, 3)]))
+    deleting = asyncio.ensure_future(journal.delete_to("a", 2))
+    await asyncio.sleep(0)
+    await journal.close()
+    assert await writing == [None]
+    assert await deleting is None
+    reopened = FileJournal(tmp_path)
+    assert [r.sequence_nr for r in await replayed(reopened, "a")] == [3]
+    await reopened.close()
+
+
+def writer_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "file-journal-writer"]
+
+
 async def test_an_unclosed_journal_warns_with_resource_warning(tmp_path: Path) -> None:
     journals = [FileJournal(tmp_path)]
     await journals[0].highest_sequence_nr("a")
+    [thread] = writer_threads()
     with pytest.warns(ResourceWarning, match="unclosed <FileJournal"):
         forget(journals)
+    await asyncio.to_thread(thread.join)  # its writer thread ends too
+
+
+async def test_closing_a_journal_ends_its_writer_thread(tmp_path: Path) -> None:
+    journal = FileJournal(tmp_path)
+    assert await journal.write([single("a", 1)]) == [None]
+    assert len(writer_threads()) == 1
+    await journal.close()
+    assert writer_threads() == []
 
 
 async def test_a_never_used_journal_does_not_warn(tmp_path: Path) -> None:

@@ -5,8 +5,9 @@ and the journal API, over parts that each own one concern:
 - :mod:`~persistence.journal._file_index`: where each id's and each tag's events are (in memory);
 - :mod:`~persistence.journal._file_recovery`: opening: the lock, the scan into the index, the torn
   tail;
-- :mod:`~persistence.journal._file_writer`: encoding writes into records, appending them to
-  segments, rolling segments, the fsync modes;
+- :mod:`~persistence.journal._file_writer`: encoding a batch of writes into records, appending
+  them to segments (synced appends on the writer's own thread), rolling segments, the fsync
+  modes;
 - :mod:`~persistence.journal._file_reader`: reading records by position, decoding replay and
   query pages, the index of all events.
 
@@ -18,8 +19,9 @@ record), so replaying one id reads only that id's records, page by page.
 
 Durability (``fsync``):
 
-- ``"always"``: ``write`` returns after the data is written and ``fdatasync``-ed. Concurrent
-  writes share one write and one sync (group commit). Survives a process kill and a power loss.
+- ``"always"``: ``write`` returns after the data is written and ``fdatasync``-ed (on the
+  journal's writer thread). Concurrent writes share one write and one sync (group commit).
+  Survives a process kill and a power loss.
 - ``"batch"``: ``write`` returns once the data is in the operating system's page cache; a
   background task syncs at most every 10 ms. Survives ``kill -9`` of the process, but a power
   loss or kernel crash can lose the last few milliseconds of acknowledged writes.
@@ -45,6 +47,7 @@ import os
 import warnings
 import weakref
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from typing import Final
 
 from persistence._errors import JournalClosedError, JournalError
@@ -52,8 +55,8 @@ from persistence.journal._file_format import encode_deletion
 from persistence.journal._file_index import OFFSET_MASK, JournalIndex
 from persistence.journal._file_reader import PAGE_SIZE, SegmentReader, records_after
 from persistence.journal._file_recovery import recover
-from persistence.journal._file_writer import FsyncMode, SegmentWriter, encode_batch
-from persistence.journal._group_commit import GroupCommitter, WriteResults
+from persistence.journal._file_writer import EncodedBatch, FsyncMode, SegmentWriter, encode_batch
+from persistence.journal._group_commit import WriteResults
 from persistence.journal._protocol import (
     MAX_SEQUENCE_NR,
     AtomicWrite,
@@ -64,6 +67,7 @@ from persistence.journal._protocol import (
 __all__ = ["FileJournal", "FsyncMode"]
 
 _MIN_SEGMENT_SIZE: Final = 256
+_MAX_BATCH: Final = 10_000  # atomic writes per flush, unless one call brings more
 
 
 def _recover(journal_ref: weakref.ref[FileJournal]) -> None:
@@ -102,7 +106,13 @@ class FileJournal:
         self._directory = os.fspath(directory)
         self._read_only = read_only
         self._opening: asyncio.Future[None] | None = None  # the open in progress, shared
-        self._committer = GroupCommitter(self._flush)
+        # group commit: the writes of every waiting write() call, flushed together
+        self._pending: list[AtomicWrite] = []
+        self._waiters: list[asyncio.Future[WriteResults]] = []  # one per call, in order
+        self._counts: list[int] = []  # how many of the pending writes each call brought
+        self._flush_scheduled = False
+        self._appending = False  # an append (a flush or a deletion) is in flight
+        self._idle_waiters: list[asyncio.Future[None]] = []
         self._opened = False
         self._closed = False
         self._lock_fd = -1  # set while open (read-write)
@@ -120,6 +130,7 @@ class FileJournal:
             warnings.warn(
                 f"unclosed {self!r}: call 'await journal.close()'", ResourceWarning, stacklevel=1
             )
+            self._writer.stop_thread()
             for fd in (self._writer.fd, self._lock_fd, *self._reader.fds.values()):
                 if fd >= 0:
                     with contextlib.suppress(OSError):
@@ -176,7 +187,7 @@ class FileJournal:
             self._opened = True
             self._opening = None
             if not self._read_only:
-                self._writer.start_syncer()
+                self._writer.start()
 
     def _recover(self) -> None:
         """Open the directory (on a worker thread): lock, scan, index, prepare appending."""
@@ -196,9 +207,10 @@ class FileJournal:
                 self._opened = True
         if not self._opened:
             return
-        await self._committer.drain()
+        await self._drain()
         await self._writer.stop_syncer()
         async with self._writer.lock:
+            await self._drain()  # the append of a deletion that began first, even if cancelled
             await asyncio.to_thread(self._release)
 
     def _release(self) -> None:
@@ -211,6 +223,11 @@ class FileJournal:
             self._lock_fd = -1
 
     # -- writing -------------------------------------------------------------------------
+    #
+    # Group commit: write() queues its writes and a Future; a flush (a loop callback, so that
+    # every caller of one loop turn joins it) encodes everything queued, hands it to the writer
+    # as one append, and when that is done indexes it and resolves the Futures in one pass.
+    # Writes queued meanwhile make the next flush. One append (a flush or a deletion) at a time.
 
     async def write(self, writes: Sequence[AtomicWrite]) -> list[BaseException | None]:
         """Store each atomic write unless it is malformed or one of its numbers is taken."""
@@ -218,7 +235,18 @@ class FileJournal:
             await self._ensure_open("write")
         if not writes:
             return []
-        return await self._committer.submit(writes)
+        loop = asyncio.get_running_loop()
+        # one Future per call, not one shared by the flush: a caller cancelled while waiting
+        # cancels only its own wait (its writes are stored all the same)
+        future: asyncio.Future[WriteResults] = loop.create_future()
+        self._pending += writes
+        self._waiters.append(future)
+        self._counts.append(len(writes))
+        if not (self._flush_scheduled or self._appending):
+            # on the next turn: the writes of every caller running in this one join the flush
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await future
 
     def _unwritable(self, operation: str) -> JournalError:
         """Why the journal has no segment to append to: it is read-only, or closed."""
@@ -229,17 +257,87 @@ class FileJournal:
             )
         return self._closed_error(operation)
 
-    async def _flush(self, writes: list[AtomicWrite]) -> WriteResults:
-        """Validate, encode and append a group-committed batch as one write (and one sync)."""
+    def _take_batch(
+        self,
+    ) -> tuple[list[AtomicWrite], list[asyncio.Future[WriteResults]], list[int]]:
+        """The pending writes of the next flush (whole calls, up to about ``_MAX_BATCH``
+        writes), their waiters, and how many writes each waiter brought."""
+        writes, waiters, counts = self._pending, self._waiters, self._counts
+        if len(writes) <= _MAX_BATCH:
+            self._pending, self._waiters, self._counts = [], [], []
+            return writes, waiters, counts
+        calls = taken = 0
+        while taken < _MAX_BATCH:
+            taken += counts[calls]
+            calls += 1
+        self._pending, self._waiters, self._counts = writes[taken:], waiters[calls:], counts[calls:]
+        return writes[:taken], waiters[:calls], counts[:calls]
+
+    def _flush(self) -> None:
+        """Validate and encode the pending writes and start appending them as one write (and
+        one sync). Runs as a loop callback; :meth:`_appended` finishes it."""
+        self._flush_scheduled = False
+        if self._appending or not self._pending:
+            return
+        writes, waiters, counts = self._take_batch()
         writer = self._writer
-        async with writer.lock:
+        try:
             if writer.fd < 0:
                 raise self._unwritable("write")
             writer.check_not_failed()
-            results, pieces, accepted = encode_batch(writes, self._index)
-            if accepted:
-                self._index.add_batch(accepted, await writer.append(b"".join(pieces)))
-            return results
+            batch = encode_batch(writes, self._index)
+        except BaseException as exc:  # the whole batch failed: every caller learns why
+            _fail(waiters, exc)
+            self._after_append()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if not batch.records:  # every write rejected: nothing to append
+            _resolve(waiters, counts, batch.results)
+            self._after_append()
+            return
+        self._appending = True
+        writer.append(batch.buffer, partial(self._appended, batch, waiters, counts))
+
+    def _appended(
+        self,
+        batch: EncodedBatch,
+        waiters: list[asyncio.Future[WriteResults]],
+        counts: list[int],
+        position: int,
+        error: BaseException | None,
+    ) -> None:
+        """The flush's append is done (written and synced per the fsync mode, or failed)."""
+        self._appending = False
+        try:
+            if error is None:
+                self._index.add_batch(batch.records, batch.tagged, batch.last_ordering, position)
+                _resolve(waiters, counts, batch.results)
+            else:
+                _fail(waiters, error)
+        except Exception as exc:  # the writers learn it: nobody may wait forever
+            _fail(waiters, exc)
+        finally:
+            self._after_append()
+
+    def _after_append(self) -> None:
+        """Start the next flush if writes came in meanwhile; wake whoever waits for quiet."""
+        if self._pending and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        if self._idle_waiters:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def _drain(self) -> None:
+        """Wait until every write submitted so far is stored (or rejected) and no append is
+        in flight."""
+        while self._pending or self._appending:
+            waiter = asyncio.get_running_loop().create_future()
+            self._idle_waiters.append(waiter)
+            await waiter
 
     async def delete_to(self, persistence_id: str, to_sequence_nr: int) -> None:
         """Delete the stored events of the id up to and including ``to_sequence_nr``.
@@ -248,17 +346,37 @@ class FileJournal:
         kept.
         """
         await self._ensure_open("delete events")
-        await self._committer.drain()
+        await self._drain()  # the writes submitted before it are stored before it
         writer = self._writer
-        async with writer.lock:
+        async with writer.lock:  # one deletion at a time; closing waits for it
+            while self._appending:  # a flush started meanwhile
+                await self._drain()
             if writer.fd < 0:
                 raise self._unwritable("delete events")
             writer.check_not_failed()
             index = self._index.ids.get(persistence_id)
             if index is None or not index.deletes_something(to_sequence_nr):
                 return
-            await writer.append(encode_deletion(persistence_id, to_sequence_nr))
-            index.delete_to(to_sequence_nr)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def deleted(position: int, error: BaseException | None) -> None:
+                # applied here, not after the await: a cancelled caller leaves the index right
+                self._appending = False
+                if error is None:
+                    try:
+                        index.delete_to(to_sequence_nr)
+                    except Exception as exc:  # the caller learns it: nobody may wait forever
+                        error = exc
+                if not done.done():
+                    if error is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(error)
+                self._after_append()
+
+            self._appending = True
+            writer.append(encode_deletion(persistence_id, to_sequence_nr), deleted)
+            await done
 
     # -- reading -------------------------------------------------------------------------
 
@@ -360,3 +478,29 @@ class FileJournal:
                 yield page
                 if self._closed:
                     raise self._closed_error(operation)
+
+
+def _resolve(
+    waiters: list[asyncio.Future[WriteResults]], counts: list[int], results: WriteResults
+) -> None:
+    """Give each waiter the results of the writes it brought (in one pass)."""
+    if len(waiters) == 1:
+        if not waiters[0].done():
+            waiters[0].set_result(results)
+        return
+    start = 0
+    for waiter, count in zip(waiters, counts, strict=True):
+        end = start + count
+        if not waiter.done():
+            waiter.set_result(results[start:end])
+        start = end
+
+
+def _fail(waiters: list[asyncio.Future[WriteResults]], error: BaseException) -> None:
+    """Fail every waiter with ``error`` (cancel them if it is not an ``Exception``)."""
+    for waiter in waiters:
+        if not waiter.done():
+            if isinstance(error, Exception):
+                waiter.set_exception(error)
+            else:
+                waiter.cancel()

@@ -7,18 +7,25 @@ number and offset into one int64: ``(segment_number << OFFSET_BITS) | offset``.
 
 from __future__ import annotations
 
+import struct
 from array import array
 from collections.abc import Sequence
 from operator import sub
-from typing import Final
+from typing import Any, Final
 
 from persistence.journal._file_format import KIND_EVENTS, JournalScan
 
 OFFSET_BITS: Final = 40  # a position packs (segment_number << 40) | offset into one int64
 OFFSET_MASK: Final = (1 << OFFSET_BITS) - 1
 
-# an accepted write: persistence id, lo, hi, offset in the batch buffer, size, tags per event
-Accepted = tuple[str, int, int, int, int, "list[Sequence[str]] | None"]
+# an entry as the bytes of array("q") items: appending them with frombytes is ~3x faster than
+# extending the array with a tuple
+_ENTRY: Final = struct.Struct("=4q").pack
+_TAG_ENTRY: Final = struct.Struct("=3q").pack
+
+# a tagged record of a batch: its offset in the batch, its size, its first event's ordering,
+# and the tags of each of its events
+TaggedWrite = tuple[int, int, int, "list[Sequence[str]]"]
 
 
 class IdIndex:
@@ -58,7 +65,7 @@ class IdIndex:
     def add(self, lo: int, hi: int, position: int, size: int) -> None:
         entries = self.entries
         if not entries or lo > entries[-3]:
-            entries.extend((lo, hi, position, size))
+            entries.frombytes(_ENTRY(lo, hi, position, size))
         else:  # a number below a gap, written late: keep the entries sorted
             index = self.first_ending_at_or_after(lo) << 2
             entries[index:index] = array("q", (lo, hi, position, size))
@@ -159,24 +166,30 @@ class JournalIndex:
                     index.delete_to(to_sequence_nr)
         self.ordering = scan.last_ordering
 
-    def add_batch(self, accepted: list[Accepted], start: int) -> None:
-        """Add records appended at ``start`` to the indexes; their orderings follow on."""
+    def add_batch(
+        self, records: list[Any], tagged: list[TaggedWrite] | None, last_ordering: int, start: int
+    ) -> None:
+        """Add the records of a batch appended at ``start`` (``records`` four items each: id,
+        lowest and highest sequence number, size; one after the other) and its ``tagged``
+        ones; ``last_ordering`` is its last event's."""
         ids = self.ids
-        ordering = self.ordering + 1
-        for persistence_id, lo, hi, offset, size, tags in accepted:
+        entry = _ENTRY
+        position = start
+        items = iter(records)
+        for persistence_id, lo, hi, size in zip(items, items, items, items, strict=True):
             index = ids.get(persistence_id)
             if index is None:
                 index = ids[persistence_id] = IdIndex()
-            entries = index.entries
-            if entries and lo <= entries[-3]:
-                index.add(lo, hi, start + offset, size)
-            else:  # appending in sequence order: the common case, inlined
-                entries.extend((lo, hi, start + offset, size))
-                index.highest = max(index.highest, hi)
-            if tags is not None:
-                self.add_tags(tags, ordering, start + offset, size)
-            ordering += hi - lo + 1
-        self.ordering = ordering - 1
+            if lo > index.highest:  # after every stored number: the common case, inlined
+                index.entries.frombytes(entry(lo, hi, position, size))
+                index.highest = hi
+            else:
+                index.add(lo, hi, position, size)
+            position += size
+        if tagged is not None:
+            for offset, size, first_ordering, tags in tagged:
+                self.add_tags(tags, first_ordering, start + offset, size)
+        self.ordering = last_ordering
 
     def add_tags(
         self, tags: Sequence[Sequence[str]], first_ordering: int, position: int, size: int
@@ -191,4 +204,4 @@ class JournalIndex:
             entries = self.tags.get(tag)
             if entries is None:
                 entries = self.tags[tag] = array("q")
-            entries.extend((tagged_ordering, position, size))
+            entries.frombytes(_TAG_ENTRY(tagged_ordering, position, size))

@@ -1,9 +1,12 @@
-"""The file journal's writing side: encoding atomic writes into records, appending them to the
-current segment file, rolling to a new segment, and syncing per the fsync mode.
+"""The file journal's writing side: encoding a batch of atomic writes into records, appending
+them to the current segment file, rolling to a new segment, and syncing per the fsync mode.
 
-Group commit happens above it (:class:`~persistence.journal._group_commit.GroupCommitter` hands
-the journal one batch at a time); the writer appends each batch with one ``write`` and, with
-``fsync="always"``, one ``fdatasync``.
+The journal group-commits concurrent writes and hands the writer one buffer at a time. Appends
+that sync (``fsync="always"``), roll to a new segment or are big run on the writer's own thread,
+which reports back to the event loop with ``call_soon_threadsafe``: no executor, no Future per
+append. Small unsynced appends (``"batch"``, ``"never"``) are written on the loop thread at once.
+Everything the loop reads (``fd``, ``segment_number``, ``segment_bytes``) changes on the loop
+thread only, once an append is done.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import struct
+import queue
+import threading
 import zlib
-from collections.abc import Sequence
-from typing import Final, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Literal
 
 import msgpack
 
@@ -24,172 +28,190 @@ from persistence._logging import get_logger
 from persistence.journal._file_format import (
     KIND_EVENTS,
     LENGTH_AND_BODY_CRC,
+    RECORD_HEADER,
     RECORD_HEADER_SIZE,
     SEGMENT_HEADER,
     SEGMENT_HEADER_SIZE,
     os_errors,
     segment_path,
 )
-from persistence.journal._file_index import OFFSET_BITS, Accepted, JournalIndex
+from persistence.journal._file_index import OFFSET_BITS, IdIndex, JournalIndex, TaggedWrite
 from persistence.journal._group_commit import WriteResults
-from persistence.journal._protocol import MAX_SEQUENCE_NR, AtomicWrite, PersistentRecord
+from persistence.journal._protocol import AtomicWrite
 from persistence.journal._validation import check_atomic_write
 
 log = get_logger("persistence.journal")
 
 FsyncMode = Literal["always", "batch", "never"]
 
+Appended = Callable[[int, "BaseException | None"], None]
+"""Called on the event loop when an append is done: its position, and its error if it failed."""
+
 _BATCH_SYNC_INTERVAL: Final = 0.010
-_INLINE_WRITE_LIMIT: Final = 1024 * 1024  # bigger un-synced writes go to a worker thread
+_INLINE_WRITE_LIMIT: Final = 1024 * 1024  # bigger un-synced writes go to the writer thread
 _crc32: Final = zlib.crc32
-_packb: Final = msgpack.packb
-_U32: Final = struct.Struct("<I")
-_BYTES_LIKE: Final = (bytes, bytearray, memoryview)
-_TAG_SEQUENCES: Final = (tuple, list)
+_PACK_ERRORS: Final = (TypeError, ValueError, OverflowError, BufferError)
 
 
 def _sync(fd: int) -> None:
     getattr(os, "fdatasync", os.fsync)(fd)
 
 
-def _first_taken(ranges: list[tuple[int, int]], lo: int, hi: int) -> int | None:
-    """The lowest number of ``[lo, hi]`` inside one of ``ranges``, if any."""
-    taken = [
-        max(lo, other_lo) for other_lo, other_hi in ranges if other_lo <= hi and lo <= other_hi
-    ]
-    return min(taken) if taken else None
+class EncodedBatch:
+    """A batch of atomic writes encoded for one append.
+
+    ``results`` holds per write ``None`` or the error rejecting it; ``buffer`` the framed records
+    of the others, in order; ``records`` four items per stored record (persistence id, lowest and
+    highest sequence number, size in bytes); ``tagged`` the tagged ones, if any; ``last_ordering``
+    the ordering of the batch's last event (the index's ordering if nothing is stored).
+    """
+
+    __slots__ = ("buffer", "last_ordering", "records", "results", "tagged")
+
+    def __init__(
+        self,
+        results: WriteResults,
+        buffer: bytes,
+        records: list[Any],
+        tagged: list[TaggedWrite] | None,
+        last_ordering: int,
+    ) -> None:
+        self.results = results
+        self.buffer = buffer
+        self.records = records
+        self.tagged = tagged
+        self.last_ordering = last_ordering
 
 
-def _encode_events(
-    records: Sequence[PersistentRecord], first_ordering: int
-) -> tuple[bytes, list[Sequence[str]] | None] | JournalError:
-    """The msgpack body of one atomic write and its tags per event (``None`` if untagged), or
-    the error that rejects it."""
-    tagged = False
-    events = []
-    for record in records:
-        payload = record.payload
-        tags = record.tags
-        if not (
-            type(record.manifest) is str
-            and type(record.writer_id) is str
-            and type(record.timestamp) is int
-            and (type(payload) is bytes or isinstance(payload, _BYTES_LIKE))
-        ) or (tags and (type(tags) not in _TAG_SEQUENCES or not all(type(t) is str for t in tags))):
-            return JournalError(
-                f"invalid atomic write, persistence_id={record.persistence_id!r}, "
-                f"sequence_nr={record.sequence_nr}: manifest, writer_id and tags must be str, "
-                "timestamp an int and payload bytes"
-            )
-        tagged = tagged or bool(tags)
-        events.append(record[1:])  # the grammar's event is the record without its id
-    try:
-        body: bytes = _packb((KIND_EVENTS, first_ordering, records[0].persistence_id, events))
-    except (TypeError, ValueError, OverflowError) as exc:
-        return JournalError(
-            f"invalid atomic write, persistence_id={records[0].persistence_id!r}: cannot encode "
-            f"it: {exc}"
-        )
-    return body, [record.tags for record in records] if tagged else None
-
-
-def encode_batch(
-    writes: list[AtomicWrite], index: JournalIndex
-) -> tuple[WriteResults, list[bytes], list[Accepted]]:
-    """Per write ``None`` or its rejection; the framed records; where each accepted one is
-    (checked against what ``index`` says is stored)."""
+def encode_batch(writes: Sequence[AtomicWrite], index: JournalIndex) -> EncodedBatch:
+    """Check each write (well formed, its numbers free in ``index`` and earlier in the batch)
+    and frame the accepted ones, numbering their events from the index's next ordering."""
     results: WriteResults = [None] * len(writes)
     pieces: list[bytes] = []
-    accepted: list[Accepted] = []
-    in_batch: dict[str, list[tuple[int, int]]] = {}
+    records: list[Any] = []
+    tagged: list[TaggedWrite] | None = None
+    in_batch: dict[str, int] = {}  # per id, the highest number stored earlier in the batch
     ordering = index.ordering + 1
     offset = 0
+    # One packer for the batch, and no type checks of our own: check_atomic_write has refused
+    # every value msgpack could not encode, and msgpack itself refuses anything else.
+    pack = msgpack.Packer().pack
     crc32 = _crc32
     pack_length_and_crc = LENGTH_AND_BODY_CRC.pack
-    pack_crc = _U32.pack
+    pack_header = RECORD_HEADER.pack
     ids = index.ids
     for position, write in enumerate(writes):
         error = check_atomic_write(write)
-        if error is None and write.owner_epoch is not None:
-            error = JournalError(
-                f"cannot write persistence_id={write.persistence_id!r} with an owner epoch: "
-                "the file journal does not support owner epochs; use the SQLite or "
-                "PostgreSQL journal to fence owners"
-            )
-        if error is None:
-            records = write.records
-            persistence_id = records[0].persistence_id
-            lo, hi = records[0].sequence_nr, records[-1].sequence_nr
-            stored = ids.get(persistence_id)
-            if (
-                (stored is not None and lo <= stored.highest)
-                or persistence_id in in_batch
-                or type(persistence_id) is not str
-                or hi > MAX_SEQUENCE_NR
-            ):
-                error = _conflict(index, persistence_id, lo, hi, in_batch)
-        if error is None:
-            encoded = _encode_events(records, ordering)
-            if isinstance(encoded, JournalError):
-                error = encoded
-            else:
-                body, tags = encoded
-        if error is not None:
-            results[position] = error
+        if error is not None or write.owner_epoch is not None:
+            results[position] = error or _no_owner_epochs(write)
             continue
-        header = pack_length_and_crc(len(body), crc32(body))
-        pieces += (header, pack_crc(crc32(header)), body)
-        size = RECORD_HEADER_SIZE + len(body)
-        accepted.append((persistence_id, lo, hi, offset, size, tags))
+        events = write.records
+        first = events[0]
+        persistence_id, lo, _, _, _, _, tags = first
+        hi = lo + len(events) - 1  # checked: consecutive numbers
+        stored = ids.get(persistence_id)
         earlier = in_batch.get(persistence_id)
-        if earlier is None:
-            in_batch[persistence_id] = [(lo, hi)]
-        else:
-            earlier.append((lo, hi))
+        if (stored is not None and lo <= stored.highest) or (earlier is not None and lo <= earlier):
+            conflict = _conflict(stored, persistence_id, lo, hi, records)
+            if conflict is not None:
+                results[position] = conflict
+                continue
+        try:  # an event is its record without the persistence id (the grammar's ``event``)
+            if hi == lo:
+                body: bytes = pack((KIND_EVENTS, ordering, persistence_id, (first[1:],)))
+            else:
+                body = pack((KIND_EVENTS, ordering, persistence_id, [e[1:] for e in events]))
+        except _PACK_ERRORS as exc:
+            results[position] = JournalError(
+                f"invalid atomic write, persistence_id={persistence_id!r}: cannot encode it: {exc}"
+            )
+            continue
+        length = len(body)
+        body_crc = crc32(body)
+        header_crc = crc32(pack_length_and_crc(length, body_crc))
+        pieces += (pack_header(length, body_crc, header_crc), body)
+        size = RECORD_HEADER_SIZE + length
+        records += (persistence_id, lo, hi, size)
+        if tags or (hi > lo and any(event.tags for event in events)):
+            if tagged is None:
+                tagged = []
+            tagged.append((offset, size, ordering, [event.tags for event in events]))
+        if earlier is None or hi > earlier:
+            in_batch[persistence_id] = hi
         offset += size
         ordering += hi - lo + 1
-    return results, pieces, accepted
+    return EncodedBatch(results, b"".join(pieces), records, tagged, ordering - 1)
+
+
+def _no_owner_epochs(write: AtomicWrite) -> JournalError:
+    return JournalError(
+        f"cannot write persistence_id={write.persistence_id!r} with an owner epoch: "
+        "the file journal does not support owner epochs; use the SQLite or "
+        "PostgreSQL journal to fence owners"
+    )
 
 
 def _conflict(
-    index: JournalIndex,
-    persistence_id: str,
-    lo: int,
-    hi: int,
-    in_batch: dict[str, list[tuple[int, int]]],
-) -> JournalError | None:
-    """Why an atomic write of ``[lo, hi]`` cannot be stored next to what is stored and
-    earlier in the batch."""
-    if type(persistence_id) is not str or hi > MAX_SEQUENCE_NR:
-        return JournalError(
-            f"invalid atomic write, persistence_id={persistence_id!r}: the persistence id "
-            f"must be a str and sequence numbers at most {MAX_SEQUENCE_NR}"
-        )
-    stored = index.ids.get(persistence_id)
+    stored: IdIndex | None, persistence_id: str, lo: int, hi: int, records: list[Any]
+) -> SequenceNrConflictError | None:
+    """The error if a number of ``[lo, hi]`` is stored, or taken by a record earlier in the
+    batch (``records`` as in :class:`EncodedBatch`)."""
     if stored is not None and lo <= stored.highest:
         taken = stored.first_stored_in(lo, hi)
         if taken is not None:
             return SequenceNrConflictError(persistence_id, taken)
-    earlier = in_batch.get(persistence_id)
-    if earlier is not None:
-        taken = _first_taken(earlier, lo, hi)
-        if taken is not None:
-            return SequenceNrConflictError(persistence_id, taken)
+    taken_in_batch = [
+        max(lo, records[at + 1])
+        for at in range(0, len(records), 4)
+        if records[at] == persistence_id and records[at + 1] <= hi and lo <= records[at + 2]
+    ]
+    if taken_in_batch:
+        return SequenceNrConflictError(persistence_id, min(taken_in_batch))
     return None
+
+
+class _Append:
+    """One append handed to the writer thread, and what became of it."""
+
+    __slots__ = ("before", "buffer", "done", "error", "fd", "new_fd", "number", "roll", "sync")
+
+    def __init__(
+        self,
+        buffer: bytes,
+        fd: int,
+        number: int,
+        before: int,
+        *,
+        roll: bool,
+        sync: bool,
+        done: Appended,
+    ) -> None:
+        self.buffer = buffer
+        self.fd = fd  # the current segment's
+        self.number = number  # the segment appended to: the next one if ``roll``
+        self.before = before
+        self.roll = roll
+        self.sync = sync
+        self.done = done
+        self.new_fd = -1
+        self.error: BaseException | None = None
 
 
 class SegmentWriter:
     """Appends records to the journal's current segment file and syncs them per ``fsync``.
 
-    ``lock`` serializes everything that appends, indexes what was appended, or reads where the
-    appends end. Until the journal is opened (and forever, read-only) ``fd`` is ``-1``.
+    One append at a time (the journal waits for one to be done before it starts the next).
+    ``lock`` serializes the background syncer, closing, and readers of where the appends end.
+    Until the journal is opened (and forever, read-only) ``fd`` is ``-1``.
     """
 
     __slots__ = (
         "_dirty",
+        "_jobs",
         "_syncer",
         "_syncer_stopping",
         "_syncer_wakeup",
+        "_thread",
         "directory",
         "failed",
         "fd",
@@ -213,9 +235,11 @@ class SegmentWriter:
         self._syncer: asyncio.Task[None] | None = None
         self._syncer_wakeup = asyncio.Event()
         self._syncer_stopping = False
+        self._jobs: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
 
-    def create_segment(self, number: int) -> None:
-        """Create segment ``number`` (header synced, directory entry synced) and append to it."""
+    def _new_segment(self, number: int) -> int:
+        """Create segment ``number`` (header synced, directory entry synced); its descriptor."""
         path = segment_path(self.directory, number)
         with os_errors("create the journal segment", path):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
@@ -228,9 +252,11 @@ class SegmentWriter:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
                 raise
-        if self.fd >= 0:
-            os.close(self.fd)
-        self.fd = fd
+        return fd
+
+    def create_segment(self, number: int) -> None:
+        """Create segment ``number`` and append to it (while opening, before any append)."""
+        self.fd = self._new_segment(number)
         self.segment_number = number
         self.segment_bytes = SEGMENT_HEADER_SIZE
 
@@ -242,12 +268,6 @@ class SegmentWriter:
         self.segment_number = number
         self.segment_bytes = valid_end
 
-    def _roll(self) -> None:
-        """Seal the current segment (synced in every mode: only the last one may be torn) and
-        continue in a new one; on failure the current one stays in use."""
-        self._sync_current()
-        self.create_segment(self.segment_number + 1)
-
     def check_not_failed(self) -> None:
         """Refuse to write after a failure that may have lost acknowledged data."""
         if self.failed is not None:
@@ -256,28 +276,92 @@ class SegmentWriter:
                 f"writes: {self.failed}; close and reopen it"
             )
 
-    async def append(self, buffer: bytes) -> int:
-        """Append ``buffer`` (whole records) durably per the fsync mode; its position."""
+    def append(self, buffer: bytes, done: Appended) -> None:
+        """Append ``buffer`` (whole records) durably per the fsync mode, then call ``done`` on
+        the event loop with its position (at once for a small unsynced append). The caller
+        starts no other append before ``done``."""
+        sync = self.fsync == "always"
         if (
             self.segment_bytes + len(buffer) > self.segment_size
             and self.segment_bytes > SEGMENT_HEADER_SIZE
-        ):
-            await asyncio.to_thread(self._roll)
-        if self.fsync == "always":
-            return await asyncio.to_thread(self._write, buffer, True)
-        if len(buffer) > _INLINE_WRITE_LIMIT:
-            position = await asyncio.to_thread(self._write, buffer, False)
+        ):  # seal this segment and go on in a new one (on failure this one stays in use)
+            number, before = self.segment_number + 1, SEGMENT_HEADER_SIZE
+            self._hand_over(
+                _Append(buffer, self.fd, number, before, roll=True, sync=sync, done=done)
+            )
+        elif sync or len(buffer) > _INLINE_WRITE_LIMIT:
+            number, before = self.segment_number, self.segment_bytes
+            self._hand_over(
+                _Append(buffer, self.fd, number, before, roll=False, sync=sync, done=done)
+            )
         else:
-            position = self._write(buffer, False)
-        if self._syncer is not None:
+            before = self.segment_bytes
+            position = (self.segment_number << OFFSET_BITS) | before
+            try:
+                self._write(self.fd, self.segment_number, buffer, before)
+            except JournalError as exc:
+                done(position, exc)
+                return
+            self._written(before + len(buffer), False)
+            done(position, None)
+
+    def _hand_over(self, job: _Append) -> None:
+        """Give ``job`` to the writer thread (started on first use)."""
+        if self._thread is None:
+            self._start_thread()
+        self._jobs.put(job)
+
+    def _start_thread(self) -> None:
+        # a daemon: a journal nobody closed must not keep the interpreter from exiting
+        self._thread = threading.Thread(
+            target=self._run_appends,
+            args=(asyncio.get_running_loop(),),
+            name="file-journal-writer",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _run_appends(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The writer thread: do each append handed over, and report it back to the loop."""
+        jobs = self._jobs
+        finish = self._finish
+        while (job := jobs.get()) is not None:
+            try:
+                if job.roll:  # only the last segment may be torn: seal this one first
+                    self._sync_segment(job.fd, job.number - 1)
+                    job.new_fd = self._new_segment(job.number)
+                    job.fd = job.new_fd
+                self._write(job.fd, job.number, job.buffer, job.before)
+                if job.sync:
+                    self._sync_segment(job.fd, job.number)
+            except BaseException as exc:  # reported to whoever waits for the append
+                job.error = exc
+            try:
+                loop.call_soon_threadsafe(finish, job)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                return
+
+    def _finish(self, job: _Append) -> None:
+        """An append done on the writer thread, back on the loop: take in where it went."""
+        if job.new_fd >= 0:  # rolled: the new segment is in use even if the append failed
+            with contextlib.suppress(OSError):  # the sealed segment was synced
+                os.close(self.fd)
+            self.fd = job.new_fd
+            self.segment_number = job.number
+            self.segment_bytes = SEGMENT_HEADER_SIZE
+        if job.error is None:
+            self._written(job.before + len(job.buffer), job.sync)
+        job.done((job.number << OFFSET_BITS) | job.before, job.error)
+
+    def _written(self, end: int, synced: bool) -> None:
+        self.segment_bytes = end
+        if not synced and self._syncer is not None:
             self._dirty = True
             self._syncer_wakeup.set()
-        return position
 
-    def _write(self, buffer: bytes, sync: bool) -> int:
-        """Append ``buffer`` to the current segment (and sync it if ``sync``); its position."""
-        fd = self.fd
-        before = self.segment_bytes
+    def _write(self, fd: int, number: int, buffer: bytes, before: int) -> None:
+        """Append ``buffer`` to segment ``number`` (open as ``fd``, its records ending at
+        ``before``)."""
         try:
             written = os.write(fd, buffer)
             if written < len(buffer):
@@ -290,21 +374,17 @@ class SegmentWriter:
             except OSError as truncate_exc:
                 self.failed = truncate_exc
             raise JournalError(
-                f"cannot append to {segment_path(self.directory, self.segment_number)!r}: {exc}"
+                f"cannot append to {segment_path(self.directory, number)!r}: {exc}"
             ) from exc
-        self.segment_bytes = before + len(buffer)
-        if sync:
-            self._sync_current()
-        return (self.segment_number << OFFSET_BITS) | before
 
-    def _sync_current(self) -> None:
+    def _sync_segment(self, fd: int, number: int) -> None:
         try:
-            _sync(self.fd)
+            _sync(fd)
         except OSError as exc:
             # after a failed fsync the page cache may have dropped the data: stop writing
             self.failed = exc
             raise JournalError(
-                f"cannot sync {segment_path(self.directory, self.segment_number)!r}: {exc}"
+                f"cannot sync {segment_path(self.directory, number)!r}: {exc}"
             ) from exc
 
     async def _sync_in_batches(self) -> None:
@@ -328,9 +408,12 @@ class SegmentWriter:
             finally:
                 os.close(fd)
 
-    def start_syncer(self) -> None:
-        """Start syncing in the background if the fsync mode is ``"batch"``."""
-        if self.fsync == "batch":
+    def start(self) -> None:
+        """Once opened: start the writer thread if every append syncs (``"always"``; otherwise
+        on first need), or the background syncer (``"batch"``)."""
+        if self.fsync == "always":
+            self._start_thread()
+        elif self.fsync == "batch":
             self._syncer = asyncio.get_running_loop().create_task(self._sync_in_batches())
 
     async def stop_syncer(self) -> None:
@@ -341,8 +424,19 @@ class SegmentWriter:
             await self._syncer
             self._syncer = None
 
+    def stop_thread(self) -> None:
+        """Let the writer thread end once it has done the appends handed over (no waiting)."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread = None
+
     def release(self) -> None:
-        """Sync the current segment (unless a failure stopped the writes) and close it."""
+        """Stop the writer thread, sync the current segment (unless a failure stopped the
+        writes) and close it. Blocks: called on a worker thread, with no append in flight."""
+        thread = self._thread
+        self.stop_thread()
+        if thread is not None:
+            thread.join()
         try:
             if self.fd >= 0 and self.failed is None:
                 path = segment_path(self.directory, self.segment_number)
