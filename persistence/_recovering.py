@@ -17,6 +17,7 @@ from persistence._errors import (
 )
 from persistence._messages import RecoveryCompleted, SnapshotOffer
 from persistence._recovery import Recovery
+from persistence.journal._protocol import row_pages
 from persistence.snapshot._protocol import SnapshotSelectionCriteria
 
 _PROGRESS_INTERVAL = 1.0
@@ -175,12 +176,18 @@ class _Recovering:
     ) -> int:
         """Replay events into ``receive_recover``; returns the last sequence number seen.
 
+        The journal hands over pages of rows (see :func:`row_pages`), each decoded in one pass
+        (``decode_rows``); the rows that pass leaves (upcasting, a failure to report) are decoded
+        one by one, in order, so the actor sees the same events either way.
+
         After falling back from an unreadable snapshot, a gap at the start of the replay means
         the events the snapshot covered were deleted: that is an error, never a silent skip.
         """
         engine = self.engine
         receive_recover = engine.actor.receive_recover
-        decode = engine.serializer.decode
+        serializer = engine.serializer
+        decode_rows = serializer.decode_rows
+        decode = serializer.decode
         pid = engine.persistence_id
         expected = from_sequence_nr
         clock = self.clock.time
@@ -188,18 +195,23 @@ class _Recovering:
         report_at = clock() + _PROGRESS_INTERVAL
         event: Any = None
         try:
-            async for page in engine.journal.replay(
-                pid, from_sequence_nr, recovery.to_sequence_nr, recovery.replay_max
+            async for page in row_pages(
+                engine.journal, pid, from_sequence_nr, recovery.to_sequence_nr, recovery.replay_max
             ):
-                if fell_back and page[0].sequence_nr != expected:
-                    self._missing_events(expected, page[0].sequence_nr)
+                if fell_back and page[0][0] != expected:
+                    self._missing_events(expected, page[0][0])
                 fell_back = False
-                for record in page:
-                    engine.last_sequence_nr = record.sequence_nr
-                    for event in decode(record.manifest, record.payload, pid, record.sequence_nr):
+                events = decode_rows(page)
+                for row, event in zip(page, events, strict=False):  # events may be shorter
+                    engine.last_sequence_nr = row[0]
+                    receive_recover(event)
+                event = None
+                for row in page[len(events) :]:
+                    sequence_nr = engine.last_sequence_nr = row[0]
+                    for event in decode(row[1], row[2], pid, sequence_nr):
                         receive_recover(event)
                     event = None
-                expected = page[-1].sequence_nr + 1
+                expected = page[-1][0] + 1
                 now = clock()
                 if timer is not None:
                     timer.active_at = now  # the recovery timeout counts from here

@@ -37,6 +37,9 @@ _unpackb: Final = msgpack.unpackb
 _U32: Final = struct.Struct("<I")
 _new_tuple: Final = tuple.__new__
 
+StoredEvent = tuple[int, str, bytes, str, int, tuple[str, ...]]
+"""An event as an events record stores it: a :class:`PersistentRecord` without its id."""
+
 
 def records_after(entries: array[int], after: int) -> array[int]:
     """The first :data:`PAGE_SIZE` of ``entries`` (``(ordering, position, size)`` each, in
@@ -158,16 +161,14 @@ class SegmentReader:
 
     def _decode_single_events(
         self, persistence_id: str, buffer: bytes, positions: array[int]
-    ) -> list[PersistentRecord]:
+    ) -> list[StoredEvent]:
         """The common case, kept tight: adjacent records each holding one wanted event (the
         last of the record: deletion only ever cuts records from below)."""
-        page: list[PersistentRecord] = []
+        page: list[StoredEvent] = []
         append = page.append
         unpack_header = LENGTH_AND_BODY_CRC.unpack_from
         crc32 = _crc32
         unpackb = _unpackb
-        new = _new_tuple
-        record_type = PersistentRecord
         offset = 0
         for position in positions:
             length, body_crc = unpack_header(buffer, offset)
@@ -179,7 +180,7 @@ class SegmentReader:
             _, _, stored_id, events = unpackb(body, use_list=False)
             if stored_id != persistence_id:
                 raise self._misplaced(position, stored_id, persistence_id)
-            append(new(record_type, (persistence_id, *events[-1])))
+            append(events[-1])
         if offset != len(buffer):
             raise self._corrupted_on_read(positions[0])
         return page
@@ -191,18 +192,18 @@ class SegmentReader:
         entries: array[int],
         low: int,
         high: int,
-    ) -> list[PersistentRecord]:
-        """The events of the records in ``runs`` (described by ``entries``) within bounds."""
+    ) -> list[StoredEvent]:
+        """The events of the records in ``runs`` (described by ``entries``) within bounds, as
+        stored: ``(sequence_nr, manifest, payload, writer_id, timestamp, tags)`` each (a record
+        without its persistence id, and a row of ``replay_rows``)."""
         los = entries[0::4]
         if len(runs) == 1 and los[0] >= low and los[-1] <= high and los == entries[1::4]:
             return self._decode_single_events(persistence_id, runs[0][0], entries[2::4])
-        page: list[PersistentRecord] = []
-        append = page.append
+        page: list[StoredEvent] = []
+        extend = page.extend
         unpack_header = LENGTH_AND_BODY_CRC.unpack_from
         crc32 = _crc32
         unpackb = _unpackb
-        new = _new_tuple
-        record_type = PersistentRecord
         entry = 0
         for buffer, count in runs:
             position = 0
@@ -225,8 +226,7 @@ class SegmentReader:
                 if lo < low or hi > high or len(events) != hi - lo + 1:
                     first = events[0][0]
                     events = events[max(lo, low) - first : min(hi, high) - first + 1]
-                for event in events:
-                    append(new(record_type, (persistence_id, *event)))
+                extend(events)
                 entry += 1
         return page
 
