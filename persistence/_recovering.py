@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import replace
+from itertools import islice
 from typing import Any
 
 from actorsys import Cancellable, Clock, runtime
@@ -176,9 +177,9 @@ class _Recovering:
     ) -> int:
         """Replay events into ``receive_recover``; returns the last sequence number seen.
 
-        The journal hands over pages of rows (see :func:`row_pages`), each decoded in one pass
-        (``decode_rows``); the rows that pass leaves (upcasting, a failure to report) are decoded
-        one by one, in order, so the actor sees the same events either way.
+        The journal hands over pages of rows (see :func:`row_pages`), decoded in one pass
+        (``decode_rows``) but for the rows it leaves to ``decode`` (upcasting, a failure to
+        report), decoded on their own in their turn: the actor sees the same events either way.
 
         After falling back from an unreadable snapshot, a gap at the start of the replay means
         the events the snapshot covered were deleted: that is an error, never a silent skip.
@@ -201,16 +202,21 @@ class _Recovering:
                 if fell_back and page[0][0] != expected:
                     self._missing_events(expected, page[0][0])
                 fell_back = False
-                events = decode_rows(page)
-                for row, event in zip(page, events, strict=False):  # events may be shorter
-                    engine.last_sequence_nr = row[0]
-                    receive_recover(event)
-                event = None
-                for row in page[len(events) :]:
-                    sequence_nr = engine.last_sequence_nr = row[0]
-                    for event in decode(row[1], row[2], pid, sequence_nr):
+                done = 0
+                while done < len(page):
+                    events = decode_rows(page, done)
+                    for row, event in zip(islice(page, done, None), events, strict=False):
+                        engine.last_sequence_nr = row[0]
                         receive_recover(event)
                     event = None
+                    done += len(events)
+                    if done < len(page):  # a row decode_rows leaves to decode: upcast or fail
+                        row = page[done]
+                        sequence_nr = engine.last_sequence_nr = row[0]
+                        for event in decode(row[1], row[2], pid, sequence_nr):
+                            receive_recover(event)
+                        event = None
+                        done += 1
                 expected = page[-1][0] + 1
                 now = clock()
                 if timer is not None:

@@ -541,15 +541,25 @@ def test_decode_rows_decodes_a_page_up_to_the_first_row_that_decode_must_take() 
     old = ("Point", msgpack.packb({"x": 3, "y": 4}))
     unfit = ("Point#2", msgpack.packb({"x": 5}))
     corrupt = ("Point#2", b"\xc1")
+    lists: list[Any] = []
+    for _ in range(persistence.serialization.MAX_DEPTH):
+        lists = [lists]
+    too_deep = ("Basket", msgpack.packb({"items": lists}))  # a level too deep
 
     def rows(*stored: tuple[str, bytes]) -> list[tuple[int, str, bytes]]:
         return [(n, manifest, payload) for n, (manifest, payload) in enumerate(stored, 1)]
 
-    assert serializer.decode_rows(rows(current, current)) == [Point(1, 2), Point(1, 2)]
-    assert serializer.decode_rows([]) == []
-    for stopper in (old, deep, unfit, corrupt):
+    page = rows(current, deep, current, old, current)
+    assert serializer.decode_rows(page) == [
+        Point(1, 2),
+        Basket([[n] for n in range(120)]),
+        Point(1, 2),
+    ]
+    assert serializer.decode_rows(page, 3) == []
+    assert serializer.decode_rows(page, 4) == [Point(1, 2)]
+    assert serializer.decode_rows(page, 5) == []
+    for stopper in (old, unfit, corrupt, too_deep):
         assert serializer.decode_rows(rows(current, stopper, current)) == [Point(1, 2)]
-    assert serializer.decode(*deep) == [Basket([[n] for n in range(120)])]
     assert serializer.decode(*old) == [Point(3, 4)]
 
 

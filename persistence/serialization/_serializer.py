@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import warnings
 from collections.abc import Callable, Sequence
+from itertools import islice
 from typing import Any, TypeVar
 
 import msgpack
@@ -335,31 +336,36 @@ class Serializer:
         except Exception as exc:
             raise self._unfit_error(manifest, persistence_id, sequence_nr, exc) from exc
 
-    def decode_rows(self, rows: Sequence[Sequence[Any]]) -> list[object]:
-        """Decode a page of replayed rows, ``(sequence_nr, manifest, payload, ...)`` each, in one
-        pass: one object per row, in order, up to the first row that this fast path leaves to
-        :meth:`decode` (the result is then shorter than ``rows``).
+    def decode_rows(self, rows: Sequence[Sequence[Any]], start: int = 0) -> list[object]:
+        """Decode replayed rows, ``(sequence_nr, manifest, payload, ...)`` each, from index
+        ``start`` in one pass: one object per row, in order, up to the first row that this fast
+        path leaves to :meth:`decode` (the result then has fewer objects than rows remain).
 
         Left to :meth:`decode`: a manifest that is not at its registered version (it goes through
-        upcasters), a payload that needs the depth-checked path, and a row that fails to decode
-        (:meth:`decode` raises the error naming it). Decoding the rest of the page with
-        :meth:`decode` row by row gives the same objects as decoding every row with it.
+        upcasters, which may drop or split the event) and a row that fails to decode
+        (:meth:`decode` raises the error naming it). Decoding the rows left with :meth:`decode`
+        gives the same objects as decoding every row with it.
         """
         direct = self._direct
         hook = self._hook
         unpackb = _unpackb
         objects: list[object] = []
         append = objects.append
-        for row in rows:
+        for row in islice(rows, start, None):
             codec = direct.get(row[1])
-            payload = row[2]
-            if codec is None or (
-                (len(payload) >= MAX_DEPTH or 0xFF in payload) and not is_shallow(payload)
-            ):
+            if codec is None:
                 break
+            payload = row[2]
             try:
-                append(codec.from_form(unpackb(payload, ext_hook=hook, strict_map_key=False)))
-            except Exception:  # Nested, or an error decode() reports with the row's identity
+                if (len(payload) < MAX_DEPTH and 0xFF not in payload) or is_shallow(payload):
+                    try:
+                        form = unpackb(payload, ext_hook=hook, strict_map_key=False)
+                    except Nested:
+                        form = self._unpack_form(payload)
+                else:
+                    form = self._unpack_form(payload)
+                append(codec.from_form(form))
+            except Exception:  # decode() reports it, naming the row
                 break
         return objects
 
