@@ -531,6 +531,18 @@ def test_slots_dataclasses_decode_as_their_constructor_builds_them() -> None:
     assert (mixed.n, vars(mixed)) == (6, {"label": "six"})
 
 
+def test_a_slots_dataclass_stored_with_another_field_in_place_of_its_own_is_refused() -> None:
+    serializer = Serializer()
+    serializer.register(Point, "Point")
+    with pytest.raises(SerializationError) as caught:
+        serializer.decode_one("Point", msgpack.packb({"x": 1, "z": 2}), "p-1", 7)
+    assert str(caught.value) == (
+        "cannot decode 'Point' (persistence_id='p-1', sequence_nr=7): stored field(s) 'z' are "
+        "not fields of Point; register an upcaster for 'Point' that renames or drops them"
+    )
+    assert serializer.decode_rows([(7, "Point", msgpack.packb({"x": 1, "z": 2}))]) == []
+
+
 def test_decode_rows_decodes_a_page_up_to_the_first_row_that_decode_must_take() -> None:
     serializer = Serializer()
     serializer.register(Point, "Point", version=2)

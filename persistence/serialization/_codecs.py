@@ -123,20 +123,26 @@ class DataclassCodec(_FieldsCodec):
         return {name: getattr(obj, name) for name in self._names}
 
     def from_form(self, form: Any) -> Any:
-        if type(form) is dict and form.keys() == self._name_set:
-            # Same result as cls(**form), which would only assign the fields (see
-            # _constructor_only_assigns); skipping __init__ halves the construction time.
-            if self._plain:
-                obj: Any = _new(self.cls)
-                obj.__dict__.update(form)
-                return obj
+        # The fast paths give the same result as cls(**form), which would only assign the
+        # fields (see _constructor_only_assigns); skipping __init__ halves the construction time.
+        if type(form) is dict:
             setters = self._slot_setters
             if setters is not None:
-                obj = _new(self.cls)
-                for name, assign in setters:
-                    assign(obj, form[name])
-                return obj
-            return self.cls(**form)
+                if len(form) == len(setters):  # and every field found: exactly the fields
+                    obj: Any = _new(self.cls)
+                    try:
+                        for name, assign in setters:
+                            assign(obj, form[name])
+                    except KeyError:
+                        pass  # another key instead: _check says which
+                    else:
+                        return obj
+            elif form.keys() == self._name_set:
+                if self._plain:
+                    obj = _new(self.cls)
+                    obj.__dict__.update(form)
+                    return obj
+                return self.cls(**form)
         return self.cls(**self._check(form))
 
 
