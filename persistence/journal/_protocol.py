@@ -50,7 +50,7 @@ journal-wide ``ordering`` (strictly increasing in write order, starting at 1), u
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeAlias, cast, runtime_checkable
 
 from persistence._errors import JournalError
 
@@ -173,14 +173,24 @@ def row_pages(
     max_count: int = MAX_SEQUENCE_NR,
 ) -> AsyncIterator[Sequence[ReplayRow]]:
     """The events of a replay as pages of rows: the journal's own ``replay_rows`` if it has one
-    (:class:`RowReplay`), else the records of its ``replay`` turned into rows."""
-    replay_rows = getattr(journal, "replay_rows", None)
-    if replay_rows is not None:
-        pages: AsyncIterator[Sequence[ReplayRow]] = replay_rows(
-            persistence_id, from_sequence_nr, to_sequence_nr, max_count
-        )
-        return pages
+    (:class:`RowReplay`), else the records of its ``replay`` turned into rows.
+
+    A ``replay`` overridden where ``replay_rows`` is not (a subclass of a bundled journal that
+    filters or watches its replays, an instance attribute) is what the rows come from.
+    """
+    if _reads_rows(journal):
+        rows = cast(RowReplay, journal)
+        return rows.replay_rows(persistence_id, from_sequence_nr, to_sequence_nr, max_count)
     return _rows_of(journal.replay(persistence_id, from_sequence_nr, to_sequence_nr, max_count))
+
+
+def _reads_rows(journal: Journal) -> bool:
+    if "replay" in getattr(journal, "__dict__", ()):
+        return False
+    mro = type(journal).__mro__
+    rows = next((cls for cls in mro if "replay_rows" in vars(cls)), None)
+    replay = next((cls for cls in mro if "replay" in vars(cls)), object)
+    return rows is not None and issubclass(rows, replay)
 
 
 async def _rows_of(

@@ -27,6 +27,7 @@ from persistence import (
     Serializer,
 )
 from persistence.journal import (
+    MAX_SEQUENCE_NR,
     AtomicWrite,
     FileJournal,
     InMemoryJournal,
@@ -190,3 +191,50 @@ async def test_an_undecodable_event_fails_recovery_after_every_event_before_it_w
     assert seen == EXPECTED[:10]
     assert last_sequence_nr == 11
     assert message is None
+
+
+class HidingJournal(SqliteJournal):
+    """A journal that overrides ``replay`` alone: it hides the events of sequence number 2."""
+
+    async def replay(
+        self,
+        persistence_id: str,
+        from_sequence_nr: int = 1,
+        to_sequence_nr: int = MAX_SEQUENCE_NR,
+        max_count: int = MAX_SEQUENCE_NR,
+    ) -> AsyncIterator[list[PersistentRecord]]:
+        async for page in super().replay(
+            persistence_id, from_sequence_nr, to_sequence_nr, max_count
+        ):
+            yield [record for record in page if record.sequence_nr != 2]
+
+
+async def test_recovery_reads_through_a_replay_overridden_in_a_subclass(tmp_path: Path) -> None:
+    serializer = registry()
+    journal = HidingJournal(tmp_path / "journal.db", page_size=3)
+    await store(journal, history(serializer))
+    try:
+        outcome = await recover(journal, serializer)
+    finally:
+        await journal.close()
+
+    assert outcome == ("completed", [EXPECTED[0], *EXPECTED[2:]], 12)
+
+
+async def test_recovery_reads_through_a_replay_set_on_the_instance(tmp_path: Path) -> None:
+    serializer = registry()
+    journal = SqliteJournal(tmp_path / "journal.db")
+    await store(journal, history(serializer))
+    replay = journal.replay
+
+    async def hiding(*args: Any) -> AsyncIterator[list[PersistentRecord]]:
+        async for page in replay(*args):
+            yield [record for record in page if record.sequence_nr != 2]
+
+    journal.replay = hiding  # type: ignore[method-assign,assignment]
+    try:
+        outcome = await recover(journal, serializer)
+    finally:
+        await journal.close()
+
+    assert outcome == ("completed", [EXPECTED[0], *EXPECTED[2:]], 12)
