@@ -175,12 +175,12 @@ _as_record: Callable[[Any], PersistentRecord] = partial(tuple.__new__, Persisten
 
 Row = tuple[int, str, int, str, bytes, str, int, str | None]
 
-ReplayedRow = tuple[int, str, bytes]
+_EventRow = tuple[int, str, bytes]
 """A row of :meth:`SqliteJournal.replay_rows`: ``(sequence_nr, manifest, payload)``."""
 
-_Replayed = TypeVar("_Replayed", PersistentRecord, ReplayedRow)
+_Replayed = TypeVar("_Replayed", PersistentRecord, _EventRow)
 _SEQUENCE_NR_OF_RECORD: Callable[[PersistentRecord], int] = itemgetter(1)
-_SEQUENCE_NR_OF_ROW: Callable[[ReplayedRow], int] = itemgetter(0)
+_SEQUENCE_NR_OF_ROW: Callable[[_EventRow], int] = itemgetter(0)
 
 
 def _add_rows(
@@ -273,8 +273,8 @@ def _read_page(
 
 def _read_rows(
     conn: sqlite3.Connection, pid: str, low: int, high: int, limit: int
-) -> list[ReplayedRow]:
-    rows: list[ReplayedRow] = conn.execute(_REPLAY_ROWS, (pid, low, high, limit)).fetchall()
+) -> list[_EventRow]:
+    rows: list[_EventRow] = conn.execute(_REPLAY_ROWS, (pid, low, high, limit)).fetchall()
     return rows
 
 
@@ -462,7 +462,7 @@ class SqliteJournal:
         from_sequence_nr: int = 1,
         to_sequence_nr: int = MAX_SEQUENCE_NR,
         max_count: int = MAX_SEQUENCE_NR,
-    ) -> AsyncIterator[list[ReplayedRow]]:
+    ) -> AsyncIterator[list[_EventRow]]:
         """:meth:`replay` as ``(sequence_nr, manifest, payload)`` rows (what recovery reads)."""
         return self._replay_pages(
             _read_rows,
