@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import replace
+from itertools import islice
 from typing import Any
 
 from actorsys import Cancellable, Clock, runtime
@@ -17,6 +18,7 @@ from persistence._errors import (
 )
 from persistence._messages import RecoveryCompleted, SnapshotOffer
 from persistence._recovery import Recovery
+from persistence.journal._protocol import row_pages
 from persistence.snapshot._protocol import SnapshotSelectionCriteria
 
 _PROGRESS_INTERVAL = 1.0
@@ -175,12 +177,18 @@ class _Recovering:
     ) -> int:
         """Replay events into ``receive_recover``; returns the last sequence number seen.
 
+        The journal hands over pages of rows (see :func:`row_pages`), decoded in one pass
+        (``decode_rows``) but for the rows it leaves to ``decode`` (upcasting, a failure to
+        report), decoded on their own in their turn: the actor sees the same events either way.
+
         After falling back from an unreadable snapshot, a gap at the start of the replay means
         the events the snapshot covered were deleted: that is an error, never a silent skip.
         """
         engine = self.engine
         receive_recover = engine.actor.receive_recover
-        decode = engine.serializer.decode
+        serializer = engine.serializer
+        decode_rows = serializer.decode_rows
+        decode = serializer.decode
         pid = engine.persistence_id
         expected = from_sequence_nr
         clock = self.clock.time
@@ -188,18 +196,28 @@ class _Recovering:
         report_at = clock() + _PROGRESS_INTERVAL
         event: Any = None
         try:
-            async for page in engine.journal.replay(
-                pid, from_sequence_nr, recovery.to_sequence_nr, recovery.replay_max
+            async for page in row_pages(
+                engine.journal, pid, from_sequence_nr, recovery.to_sequence_nr, recovery.replay_max
             ):
-                if fell_back and page[0].sequence_nr != expected:
-                    self._missing_events(expected, page[0].sequence_nr)
+                if fell_back and page[0][0] != expected:
+                    self._missing_events(expected, page[0][0])
                 fell_back = False
-                for record in page:
-                    engine.last_sequence_nr = record.sequence_nr
-                    for event in decode(record.manifest, record.payload, pid, record.sequence_nr):
+                done = 0
+                while done < len(page):
+                    events = decode_rows(page, done)
+                    for row, event in zip(islice(page, done, None), events, strict=False):
+                        engine.last_sequence_nr = row[0]
                         receive_recover(event)
                     event = None
-                expected = page[-1].sequence_nr + 1
+                    done += len(events)
+                    if done < len(page):  # a row decode_rows leaves to decode: upcast or fail
+                        row = page[done]
+                        sequence_nr = engine.last_sequence_nr = row[0]
+                        for event in decode(row[1], row[2], pid, sequence_nr):
+                            receive_recover(event)
+                        event = None
+                        done += 1
+                expected = page[-1][0] + 1
                 now = clock()
                 if timer is not None:
                     timer.active_at = now  # the recovery timeout counts from here

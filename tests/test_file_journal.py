@@ -25,6 +25,7 @@ import persistence.journal._file as file_module
 import persistence.journal._file_writer as writer_module
 from persistence import (
     JournalClosedError,
+    JournalCorruptedError,
     JournalError,
     SequenceNrConflictError,
 )
@@ -285,6 +286,76 @@ async def test_segments_roll_at_the_segment_size_and_replay_spans_them(tmp_path:
     tagged = [r.ordering async for page in reopened.events_by_tag("t", 50) for r in page]
     assert tagged == list(range(51, 101))
     assert await reopened.write([single("a", 101)]) == [None]
+    await reopened.close()
+
+
+async def interleaved(journal: FileJournal) -> list[PersistentRecord]:
+    """Events of ``a`` (single and multi-event records, tagged ``t``) between records of other
+    ids, small ones and ones bigger than the gap a replay reads over; the events of ``a``."""
+    written: list[PersistentRecord] = []
+    others = {"b": 0, "big": 0}
+    for round_ in range(60):
+        if round_ % 5 == 4:
+            low = len(written) + 1
+            write = AtomicWrite([event("a", seq, tags=("t",)) for seq in range(low, low + 3)])
+        else:
+            write = single("a", len(written) + 1, tags=("t",))
+        written.extend(write.records)
+        other = "big" if round_ % 7 == 3 else "b"
+        others[other] += 1
+        payload = bytes(3000) if other == "big" else None
+        write_other = AtomicWrite([event(other, others[other], payload=payload)])
+        assert await journal.write([write, write_other]) == [None, None]
+    return written
+
+
+async def test_events_interleaved_with_other_ids_replay_whole_within_any_bounds(
+    tmp_path: Path,
+) -> None:
+    journal = FileJournal(tmp_path, segment_size=16384)
+    written = await interleaved(journal)
+    assert len(os.listdir(tmp_path)) > 3
+    seqs = [r.sequence_nr for r in written]
+
+    assert await replayed(journal, "a") == written
+    assert await replayed(journal, "a", 6, 77) == written[5:77]
+    assert await replayed(journal, "a", 2, 97, 30) == written[1:31]
+    rows = [row async for page in journal.replay_rows("a", 5, 9) for row in page]
+    assert rows == [(r.sequence_nr, *r[2:]) for r in written[4:9]]
+    tagged = [r.record async for page in journal.events_by_tag("t") for r in page]
+    assert tagged == written
+    assert [r.sequence_nr for r in await replayed(journal, "b")] == list(range(1, 52))
+    assert [r.sequence_nr for r in await replayed(journal, "big")] == list(range(1, 10))
+    assert seqs == list(range(1, 85))
+    await journal.close()
+
+
+async def test_damage_to_a_record_read_along_with_others_is_reported_with_its_offset(
+    tmp_path: Path,
+) -> None:
+    journal = FileJournal(tmp_path)
+    segment = tmp_path / "00000001.log"
+    offsets = {}
+    for seq in range(1, 4):
+        for persistence_id in "ab":
+            offsets[persistence_id, seq] = segment.stat().st_size if segment.exists() else 8
+            assert await journal.write([single(persistence_id, seq)]) == [None]
+    await journal.close()
+    reopened = FileJournal(tmp_path)
+    assert [r.sequence_nr for r in await replayed(reopened, "a", 1, 1)] == [1]
+    second_a = offsets["a", 2]
+    data = bytearray(segment.read_bytes())
+    data[second_a + 20] ^= 0x01  # a byte of its body, damaged after the journal opened
+    segment.write_bytes(bytes(data))
+
+    with pytest.raises(JournalCorruptedError) as raised:
+        await replayed(reopened, "a")
+    assert (raised.value.path, raised.value.offset, raised.value.reason) == (
+        str(segment),
+        second_a,
+        "record checksum mismatch on read",
+    )
+    assert [r.sequence_nr for r in await replayed(reopened, "b")] == [1, 2, 3]
     await reopened.close()
 
 

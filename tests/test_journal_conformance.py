@@ -18,6 +18,7 @@ from persistence.journal import (
     FileJournal,
     Journal,
     PersistentRecord,
+    RowReplay,
     SqliteJournal,
 )
 from persistence.testing import InMemoryJournal, JournalConformance
@@ -108,6 +109,21 @@ async def test_every_bundled_journal_says_whether_it_was_closed(
     assert await journal.highest_sequence_nr("a") == 0
     await journal.close()
     assert journal.closed is True  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "file"])
+async def test_the_sqlite_and_file_journals_hand_recovery_rows_without_records(
+    backend: str, tmp_path: Path
+) -> None:
+    journal = make_journal(backend, tmp_path)
+    assert isinstance(journal, RowReplay)
+    assert not isinstance(InMemoryJournal(), RowReplay)  # its records become rows in row_pages
+    written = PersistentRecord("a", 1, "M", b"x", "w", 5, ("t",))
+    assert await journal.write([AtomicWrite([written])]) == [None]
+    [[row]] = [page async for page in journal.replay_rows("a")]
+    assert type(row) is tuple
+    assert row[:3] == (1, "M", b"x")
+    await journal.close()
 
 
 @pytest.mark.parametrize(

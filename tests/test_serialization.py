@@ -476,6 +476,103 @@ def test_ordinary_dataclasses_take_the_constructor_free_decode_path() -> None:
     assert by_class[Holder]._plain  # type: ignore[attr-defined]
     assert by_class[Basket]._plain  # type: ignore[attr-defined]
     assert not by_class[Point]._plain  # type: ignore[attr-defined]  # slots: no __dict__
+    assert by_class[Point]._slot_setters is not None  # type: ignore[attr-defined]
+    assert by_class[Holder]._slot_setters is None  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class SlottedChecked:
+    n: int
+    doubled: int = 0
+
+    def __post_init__(self) -> None:
+        self.doubled = self.n * 2
+
+
+@dataclass(slots=True)
+class SlottedAudited:
+    n: int
+    writes: ClassVar[list[str]] = []
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        SlottedAudited.writes.append(name)
+        object.__setattr__(self, name, value)
+
+
+class _SlotBase:
+    __slots__ = ("n",)
+
+
+@dataclass
+class OnInheritedSlot(_SlotBase):
+    n: int
+    label: str
+
+
+def test_slots_dataclasses_decode_as_their_constructor_builds_them() -> None:
+    serializer = Serializer()
+    serializer.register(Point, "Point")
+    serializer.register(SlottedChecked, "SlottedChecked")
+    serializer.register(SlottedAudited, "SlottedAudited")
+    serializer.register(OnInheritedSlot, "OnInheritedSlot")
+
+    point = serializer.decode_one(*serializer.encode(Point(1, 2)))
+    assert_same(point, Point(1, 2))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        point.x = 3  # type: ignore[misc]
+    checked = serializer.decode_one("SlottedChecked", msgpack.packb({"n": 4, "doubled": 0}))
+    assert checked == SlottedChecked(4, 8)  # __post_init__ ran
+    manifest, payload = serializer.encode(SlottedAudited(5))
+    SlottedAudited.writes.clear()
+    audited = serializer.decode_one(manifest, payload)
+    assert SlottedAudited.writes == ["n"]  # decoding went through its __setattr__
+    assert audited == SlottedAudited(5)
+    mixed = serializer.decode_one(*serializer.encode(OnInheritedSlot(6, "six")))
+    assert (mixed.n, vars(mixed)) == (6, {"label": "six"})
+
+
+def test_a_slots_dataclass_stored_with_another_field_in_place_of_its_own_is_refused() -> None:
+    serializer = Serializer()
+    serializer.register(Point, "Point")
+    with pytest.raises(SerializationError) as caught:
+        serializer.decode_one("Point", msgpack.packb({"x": 1, "z": 2}), "p-1", 7)
+    assert str(caught.value) == (
+        "cannot decode 'Point' (persistence_id='p-1', sequence_nr=7): stored field(s) 'z' are "
+        "not fields of Point; register an upcaster for 'Point' that renames or drops them"
+    )
+    assert serializer.decode_rows([(7, "Point", msgpack.packb({"x": 1, "z": 2}))]) == []
+
+
+def test_decode_rows_decodes_a_page_up_to_the_first_row_that_decode_must_take() -> None:
+    serializer = Serializer()
+    serializer.register(Point, "Point", version=2)
+    serializer.add_upcaster("Point", lambda fields: [("Point", fields)])
+    serializer.register(Basket, "Basket")
+    current = serializer.encode(Point(1, 2))
+    deep = serializer.encode(Basket([[n] for n in range(120)]))  # the depth-checked path
+    old = ("Point", msgpack.packb({"x": 3, "y": 4}))
+    unfit = ("Point#2", msgpack.packb({"x": 5}))
+    corrupt = ("Point#2", b"\xc1")
+    lists: list[Any] = []
+    for _ in range(persistence.serialization.MAX_DEPTH):
+        lists = [lists]
+    too_deep = ("Basket", msgpack.packb({"items": lists}))  # a level too deep
+
+    def rows(*stored: tuple[str, bytes]) -> list[tuple[int, str, bytes]]:
+        return [(n, manifest, payload) for n, (manifest, payload) in enumerate(stored, 1)]
+
+    page = rows(current, deep, current, old, current)
+    assert serializer.decode_rows(page) == [
+        Point(1, 2),
+        Basket([[n] for n in range(120)]),
+        Point(1, 2),
+    ]
+    assert serializer.decode_rows(page, 3) == []
+    assert serializer.decode_rows(page, 4) == [Point(1, 2)]
+    assert serializer.decode_rows(page, 5) == []
+    for stopper in (old, unfit, corrupt, too_deep):
+        assert serializer.decode_rows(rows(current, stopper, current)) == [Point(1, 2)]
+    assert serializer.decode(*old) == [Point(3, 4)]
 
 
 # -- the wire format -----------------------------------------------------------------------------

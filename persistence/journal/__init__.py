@@ -14,7 +14,10 @@ from persistence.journal._protocol import (
     Journal,
     PersistentRecord,
     ReadJournal,
+    ReplayRow,
+    RowReplay,
     TaggedRecord,
+    row_pages,
 )
 from persistence.journal._sqlite import SqliteJournal
 
@@ -30,8 +33,11 @@ __all__ = [
     "PersistentRecord",
     "PostgresJournal",
     "ReadJournal",
+    "ReplayRow",
+    "RowReplay",
     "SqliteJournal",
     "TaggedRecord",
+    "row_pages",
 ]
 
 

@@ -53,7 +53,12 @@ from typing import Final
 from persistence._errors import JournalClosedError, JournalError
 from persistence.journal._file_format import encode_deletion
 from persistence.journal._file_index import OFFSET_MASK, JournalIndex
-from persistence.journal._file_reader import PAGE_SIZE, SegmentReader, records_after
+from persistence.journal._file_reader import (
+    PAGE_SIZE,
+    SegmentReader,
+    StoredEvent,
+    records_after,
+)
 from persistence.journal._file_recovery import recover
 from persistence.journal._file_writer import EncodedBatch, FsyncMode, SegmentWriter, encode_batch
 from persistence.journal._group_commit import WriteResults
@@ -388,6 +393,21 @@ class FileJournal:
         max_count: int = MAX_SEQUENCE_NR,
     ) -> AsyncIterator[list[PersistentRecord]]:
         """Yield the events of ``persistence_id`` within the inclusive bounds, in pages."""
+        new = tuple.__new__
+        async for rows in self.replay_rows(
+            persistence_id, from_sequence_nr, to_sequence_nr, max_count
+        ):
+            yield [new(PersistentRecord, (persistence_id, *row)) for row in rows]
+
+    async def replay_rows(
+        self,
+        persistence_id: str,
+        from_sequence_nr: int = 1,
+        to_sequence_nr: int = MAX_SEQUENCE_NR,
+        max_count: int = MAX_SEQUENCE_NR,
+    ) -> AsyncIterator[list[StoredEvent]]:
+        """:meth:`replay` as rows: each event as stored, ``(sequence_nr, manifest, payload,
+        writer_id, timestamp, tags)`` (what recovery reads, with no record built per event)."""
         await self._ensure_open("replay")
         remaining = max_count
         low = from_sequence_nr
@@ -409,7 +429,7 @@ class FileJournal:
             if len(page) > remaining:
                 del page[remaining:]
             remaining -= len(page)
-            low = page[-1].sequence_nr + 1
+            low = page[-1][0] + 1
             yield page
             if self._closed:
                 raise self._closed_error("replay")

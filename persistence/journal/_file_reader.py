@@ -12,6 +12,7 @@ import os
 import struct
 import zlib
 from array import array
+from itertools import islice
 from operator import add
 from typing import Final
 
@@ -36,6 +37,15 @@ _crc32: Final = zlib.crc32
 _unpackb: Final = msgpack.unpackb
 _U32: Final = struct.Struct("<I")
 _new_tuple: Final = tuple.__new__
+
+_GAP: Final = 1024
+"""Records at most this many bytes apart are read together (see ``read_records``)."""
+
+Run = tuple[int, bytes, int]
+"""Records read together: the file position of the first, the bytes from it, how many."""
+
+StoredEvent = tuple[int, str, bytes, str, int, tuple[str, ...]]
+"""An event as an events record stores it: a :class:`PersistentRecord` without its id."""
 
 
 def records_after(entries: array[int], after: int) -> array[int]:
@@ -73,23 +83,28 @@ class SegmentReader:
     def _segment_path(self, number: int) -> str:
         return segment_path(self.directory, number)
 
-    async def read_records(
-        self, positions: array[int], sizes: array[int]
-    ) -> list[tuple[bytes, int]]:
-        """The bytes of the records at ``positions``, as ``(buffer, record count)`` runs: one
-        read per run of records adjacent in the file (usually the whole page)."""
+    async def read_records(self, positions: array[int], sizes: array[int]) -> list[Run]:
+        """The bytes of the records at ``positions``, as runs: one read per run of records
+        adjacent in the file or close together (usually the whole page). The few bytes between
+        the records of a run are read and skipped: cheaper than a read per record, as when the
+        records of an id alternate with those of others."""
         count = len(positions)
         runs: list[tuple[int, int, int]]  # (position, size, record count)
         if count == 1 or positions[1:] == array("q", map(add, positions[:-1], sizes[:-1])):
             runs = [(positions[0], sum(sizes), count)]
         else:
             runs = []
-            for position, size in zip(positions, sizes, strict=True):
-                if runs and runs[-1][0] + runs[-1][1] == position:
-                    run_position, run_size, run_count = runs[-1]
-                    runs[-1] = (run_position, run_size + size, run_count + 1)
+            run_position, run_end, run_count = positions[0], positions[0] + sizes[0], 1
+            for position, size in zip(positions[1:], sizes[1:], strict=True):
+                # a position packs the segment number above the offset: a record of another
+                # segment is never within _GAP bytes of run_end
+                if 0 <= position - run_end <= _GAP:
+                    run_end = position + size
+                    run_count += 1
                 else:
-                    runs.append((position, size, 1))
+                    runs.append((run_position, run_end - run_position, run_count))
+                    run_position, run_end, run_count = position, position + size, 1
+            runs.append((run_position, run_end - run_position, run_count))
         if sum(size for _, size, _ in runs) <= _INLINE_READ_LIMIT:
             buffers = []
             try:
@@ -110,7 +125,10 @@ class SegmentReader:
                     (position & OFFSET_MASK) + len(buffer),
                     "the file ends inside a record",
                 )
-        return [(buffer, run[2]) for buffer, run in zip(buffers, runs, strict=True)]
+        return [
+            (position, buffer, count)
+            for (position, _, count), buffer in zip(runs, buffers, strict=True)
+        ]
 
     def _read_fd(self, segment: int) -> int:
         fd = self.fds.get(segment)
@@ -157,95 +175,84 @@ class SegmentReader:
         )
 
     def _decode_single_events(
-        self, persistence_id: str, buffer: bytes, positions: array[int]
-    ) -> list[PersistentRecord]:
-        """The common case, kept tight: adjacent records each holding one wanted event (the
-        last of the record: deletion only ever cuts records from below)."""
-        page: list[PersistentRecord] = []
+        self, persistence_id: str, runs: list[Run], positions: array[int], sizes: array[int]
+    ) -> list[StoredEvent]:
+        """The common case, kept tight: records each holding one wanted event (the last of the
+        record: deletion only ever cuts records from below)."""
+        page: list[StoredEvent] = []
         append = page.append
         unpack_header = LENGTH_AND_BODY_CRC.unpack_from
         crc32 = _crc32
         unpackb = _unpackb
-        new = _new_tuple
-        record_type = PersistentRecord
-        offset = 0
-        for position in positions:
-            length, body_crc = unpack_header(buffer, offset)
-            start = offset + RECORD_HEADER_SIZE
-            offset = start + length
-            body = buffer[start:offset]
-            if crc32(body) != body_crc:
-                raise self._corrupted_on_read(position)
-            _, _, stored_id, events = unpackb(body, use_list=False)
-            if stored_id != persistence_id:
-                raise self._misplaced(position, stored_id, persistence_id)
-            append(new(record_type, (persistence_id, *events[-1])))
-        if offset != len(buffer):
-            raise self._corrupted_on_read(positions[0])
+        records = zip(positions, sizes, strict=True)
+        for run_position, buffer, count in runs:
+            for position, size in islice(records, count):
+                offset = position - run_position
+                length, body_crc = unpack_header(buffer, offset)
+                start = offset + RECORD_HEADER_SIZE
+                body = buffer[start : start + length]
+                if crc32(body) != body_crc or length + RECORD_HEADER_SIZE != size:
+                    raise self._corrupted_on_read(position)
+                _, _, stored_id, events = unpackb(body, use_list=False)
+                if stored_id != persistence_id:
+                    raise self._misplaced(position, stored_id, persistence_id)
+                append(events[-1])
         return page
 
     def decode_replay_page(
         self,
         persistence_id: str,
-        runs: list[tuple[bytes, int]],
+        runs: list[Run],
         entries: array[int],
         low: int,
         high: int,
-    ) -> list[PersistentRecord]:
-        """The events of the records in ``runs`` (described by ``entries``) within bounds."""
+    ) -> list[StoredEvent]:
+        """The events of the records in ``runs`` (described by ``entries``) within bounds, as
+        stored: ``(sequence_nr, manifest, payload, writer_id, timestamp, tags)`` each (a record
+        without its persistence id, and a row of ``replay_rows``)."""
         los = entries[0::4]
-        if len(runs) == 1 and los[0] >= low and los[-1] <= high and los == entries[1::4]:
-            return self._decode_single_events(persistence_id, runs[0][0], entries[2::4])
-        page: list[PersistentRecord] = []
-        append = page.append
+        positions = entries[2::4]
+        sizes = entries[3::4]
+        if los[0] >= low and los[-1] <= high and los == entries[1::4]:
+            return self._decode_single_events(persistence_id, runs, positions, sizes)
+        page: list[StoredEvent] = []
+        extend = page.extend
         unpack_header = LENGTH_AND_BODY_CRC.unpack_from
         crc32 = _crc32
         unpackb = _unpackb
-        new = _new_tuple
-        record_type = PersistentRecord
-        entry = 0
-        for buffer, count in runs:
-            position = 0
-            end = entry + count
-            for lo, hi, size in zip(
-                entries[entry << 2 : end << 2 : 4],
-                entries[(entry << 2) + 1 : end << 2 : 4],
-                entries[(entry << 2) + 3 : end << 2 : 4],
-                strict=True,
-            ):
-                length, body_crc = unpack_header(buffer, position)
-                start = position + RECORD_HEADER_SIZE
-                position += size
-                body = buffer[start:position]
+        records = zip(los, entries[1::4], positions, sizes, strict=True)
+        for run_position, buffer, count in runs:
+            for lo, hi, position, size in islice(records, count):
+                offset = position - run_position
+                length, body_crc = unpack_header(buffer, offset)
+                start = offset + RECORD_HEADER_SIZE
+                body = buffer[start : start + length]
                 if crc32(body) != body_crc or length + RECORD_HEADER_SIZE != size:
-                    raise self._corrupted_on_read(entries[(entry << 2) + 2])
+                    raise self._corrupted_on_read(position)
                 _, _, stored_id, events = unpackb(body, use_list=False)
                 if stored_id != persistence_id:
-                    raise self._misplaced(entries[(entry << 2) + 2], stored_id, persistence_id)
+                    raise self._misplaced(position, stored_id, persistence_id)
                 if lo < low or hi > high or len(events) != hi - lo + 1:
                     first = events[0][0]
                     events = events[max(lo, low) - first : min(hi, high) - first + 1]
-                for event in events:
-                    append(new(record_type, (persistence_id, *event)))
-                entry += 1
+                extend(events)
         return page
 
     def decode_ordered(
-        self, runs: list[tuple[bytes, int]], chunk: array[int], after: int, tag: str | None
+        self, runs: list[Run], chunk: array[int], after: int, tag: str | None
     ) -> list[TaggedRecord]:
         """The live events with ``ordering > after`` (and carrying ``tag``, unless ``None``) of
         the records in ``runs``, described by ``chunk`` (``(ordering, position, size)`` each)."""
         page: list[TaggedRecord] = []
         ids = self.index.ids
-        record = 0
-        for buffer, count in runs:
-            position = 0
-            for _ in range(count):
-                length, body_crc = LENGTH_AND_BODY_CRC.unpack_from(buffer, position)
-                start = position + RECORD_HEADER_SIZE
+        records = zip(chunk[1::3], chunk[2::3], strict=True)
+        for run_position, buffer, count in runs:
+            for file_position, size in islice(records, count):
+                offset = file_position - run_position
+                length, body_crc = LENGTH_AND_BODY_CRC.unpack_from(buffer, offset)
+                start = offset + RECORD_HEADER_SIZE
                 body = buffer[start : start + length]
-                file_position = chunk[record * 3 + 1]
-                if start + length - position != chunk[record * 3 + 2] or (_crc32(body) != body_crc):
+                if length + RECORD_HEADER_SIZE != size or _crc32(body) != body_crc:
                     raise self._corrupted_on_read(file_position)
                 _, first_ordering, persistence_id, events = _unpackb(body, use_list=False)
                 index = ids[persistence_id]
@@ -257,8 +264,6 @@ class SegmentReader:
                     ):
                         stored = _new_tuple(PersistentRecord, (persistence_id, *event))
                         page.append(TaggedRecord(ordering, stored))
-                position = start + length
-                record += 1
         return page
 
     async def all_events_entries(self, writer: SegmentWriter) -> array[int]:

@@ -60,9 +60,9 @@ import asyncio
 import contextlib
 import json
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -192,6 +192,10 @@ SELECT count(*) FROM claimed"""
             f"SELECT {_RECORD_COLUMNS} FROM {s}.journal WHERE persistence_id = $1"
             " AND sequence_nr >= $2 AND sequence_nr <= $3 ORDER BY sequence_nr LIMIT $4"
         )
+        self.replay_rows = (
+            f"SELECT sequence_nr, manifest, payload FROM {s}.journal WHERE persistence_id = $1"
+            " AND sequence_nr >= $2 AND sequence_nr <= $3 ORDER BY sequence_nr LIMIT $4"
+        )
         self.highest_sequence_nr = (
             f"SELECT greatest((SELECT max(sequence_nr) FROM {s}.journal"
             " WHERE persistence_id = $1),"
@@ -275,6 +279,9 @@ async def _fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
     *params, pool = args
     rows: list[asyncpg.Record] = await pool.fetch(sql, *params)
     return rows
+
+
+_Replayed = TypeVar("_Replayed")
 
 
 def _records(rows: list[asyncpg.Record]) -> list[PersistentRecord]:
@@ -528,7 +535,7 @@ class PostgresJournal:
         stored: int = await conn.fetchval(sql.stored_epoch, pid)
         return OwnerEpochFencedError(pid, epoch, stored)
 
-    async def replay(
+    def replay(
         self,
         persistence_id: str,
         from_sequence_nr: int = 1,
@@ -536,13 +543,38 @@ class PostgresJournal:
         max_count: int = MAX_SEQUENCE_NR,
     ) -> AsyncIterator[list[PersistentRecord]]:
         """Yield the events of ``persistence_id`` within the inclusive bounds, in pages."""
+        return self._replay_pages(
+            self._sql.replay, _records, persistence_id, from_sequence_nr, to_sequence_nr, max_count
+        )
+
+    def replay_rows(
+        self,
+        persistence_id: str,
+        from_sequence_nr: int = 1,
+        to_sequence_nr: int = MAX_SEQUENCE_NR,
+        max_count: int = MAX_SEQUENCE_NR,
+    ) -> AsyncIterator[list[asyncpg.Record]]:
+        """:meth:`replay` as ``(sequence_nr, manifest, payload)`` rows (what recovery reads):
+        the rows asyncpg returns, with no record built per event."""
+        return self._replay_pages(
+            self._sql.replay_rows, list, persistence_id, from_sequence_nr, to_sequence_nr, max_count
+        )
+
+    async def _replay_pages(
+        self,
+        sql: str,
+        convert: Callable[[list[asyncpg.Record]], list[_Replayed]],
+        persistence_id: str,
+        from_sequence_nr: int,
+        to_sequence_nr: int,
+        max_count: int,
+    ) -> AsyncIterator[list[_Replayed]]:
         self._db.check_open("replay events")
         if _unreadable(persistence_id):
             return
         remaining = max_count
         low = max(from_sequence_nr, 0)
         high = min(to_sequence_nr, MAX_SEQUENCE_NR)
-        sql = self._sql.replay
         while remaining > 0 and low <= high:
             limit = min(remaining, self._page_size)
             rows = await self._db.run(
@@ -550,11 +582,10 @@ class PostgresJournal:
             )
             if not rows:
                 return
-            page = _records(rows)
-            remaining -= len(page)
-            low = page[-1].sequence_nr + 1
-            yield page
-            if len(page) < limit:
+            remaining -= len(rows)
+            low = rows[-1]["sequence_nr"] + 1
+            yield convert(rows)
+            if len(rows) < limit:
                 return
 
     async def highest_sequence_nr(self, persistence_id: str) -> int:

@@ -23,6 +23,9 @@ them):
 - ``replay(pid, from_sequence_nr, to_sequence_nr, max)``: the stored events of ``pid`` with
   ``from <= sequence_nr <= to`` in sequence order, at most ``max`` of them, yielded in pages (lists)
   so that a long history streams with bounded memory and one backend round trip per page.
+- ``replay_rows(pid, from_sequence_nr, to_sequence_nr, max)`` (optional, see :class:`RowReplay`):
+  the same events as ``replay``, in the same pages, each as a row that starts with
+  ``(sequence_nr, manifest, payload)``: what recovery reads, without a record per event.
 - ``highest_sequence_nr(pid)``: the highest sequence number ever stored for ``pid`` (0 for an
   unknown id), independent of deletions.
 - ``delete_to(pid, to_sequence_nr)``: deletes events up to and including ``to_sequence_nr``; never
@@ -47,7 +50,7 @@ journal-wide ``ordering`` (strictly increasing in write order, starting at 1), u
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeAlias, cast, runtime_checkable
 
 from persistence._errors import JournalError
 
@@ -135,6 +138,66 @@ class Journal(Protocol):
         """Flush and release resources; every later call raises
         :class:`~persistence.JournalClosedError`."""
         ...
+
+
+ReplayRow: TypeAlias = Sequence[Any]
+"""One replayed event as recovery reads it: ``(sequence_nr, manifest, payload)``, maybe followed
+by more fields (a journal may hand out the rows its store gives, e.g. stored tuples as they are)."""
+
+
+@runtime_checkable
+class RowReplay(Protocol):
+    """Optional for a journal: replay as rows, the form recovery reads.
+
+    A journal that can read ``(sequence_nr, manifest, payload)`` rows more cheaply than whole
+    records implements this; recovery then takes pages of rows from it (see :func:`row_pages`).
+    Same events, bounds, order and paging rules as :meth:`Journal.replay`.
+    """
+
+    def replay_rows(
+        self,
+        persistence_id: str,
+        from_sequence_nr: int = 1,
+        to_sequence_nr: int = MAX_SEQUENCE_NR,
+        max_count: int = MAX_SEQUENCE_NR,
+    ) -> AsyncIterator[Sequence[ReplayRow]]:
+        """Yield the matching events in sequence order, in pages of rows."""
+        ...
+
+
+def row_pages(
+    journal: Journal,
+    persistence_id: str,
+    from_sequence_nr: int = 1,
+    to_sequence_nr: int = MAX_SEQUENCE_NR,
+    max_count: int = MAX_SEQUENCE_NR,
+) -> AsyncIterator[Sequence[ReplayRow]]:
+    """The events of a replay as pages of rows: the journal's own ``replay_rows`` if it has one
+    (:class:`RowReplay`), else the records of its ``replay`` turned into rows.
+
+    A ``replay`` overridden where ``replay_rows`` is not (a subclass of a bundled journal that
+    filters or watches its replays, an instance attribute) is what the rows come from.
+    """
+    if _reads_rows(journal):
+        rows = cast(RowReplay, journal)
+        return rows.replay_rows(persistence_id, from_sequence_nr, to_sequence_nr, max_count)
+    return _rows_of(journal.replay(persistence_id, from_sequence_nr, to_sequence_nr, max_count))
+
+
+def _reads_rows(journal: Journal) -> bool:
+    if "replay" in getattr(journal, "__dict__", ()):
+        return False
+    mro = type(journal).__mro__
+    rows = next((cls for cls in mro if "replay_rows" in vars(cls)), None)
+    replay = next((cls for cls in mro if "replay" in vars(cls)), object)
+    return rows is not None and issubclass(rows, replay)
+
+
+async def _rows_of(
+    pages: AsyncIterator[list[PersistentRecord]],
+) -> AsyncIterator[Sequence[ReplayRow]]:
+    async for page in pages:
+        yield [(record[1], record[2], record[3]) for record in page]
 
 
 @runtime_checkable

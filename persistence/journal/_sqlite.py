@@ -49,7 +49,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from persistence._errors import (
     JournalClosedError,
@@ -151,6 +151,10 @@ _REPLAY_PAGE = (
     f"SELECT {_RECORD_COLUMNS} FROM journal WHERE persistence_id = ?"
     " AND sequence_nr >= ? AND sequence_nr <= ? ORDER BY sequence_nr LIMIT ?"
 )
+_REPLAY_ROWS = (
+    "SELECT sequence_nr, manifest, payload FROM journal WHERE persistence_id = ?"
+    " AND sequence_nr >= ? AND sequence_nr <= ? ORDER BY sequence_nr LIMIT ?"
+)
 _TAG_PAGE = (
     f"SELECT t.ordering, {_RECORD_COLUMNS} FROM event_tags AS t"
     " JOIN journal ON journal.ordering = t.ordering"
@@ -190,6 +194,13 @@ sqlite3.register_converter("persistence_tags", _decode_tags)
 _as_record: Callable[[Any], PersistentRecord] = partial(tuple.__new__, PersistentRecord)
 
 Row = tuple[int, str, int, str, bytes, str, int, str | None]
+
+_EventRow = tuple[int, str, bytes]
+"""A row of :meth:`SqliteJournal.replay_rows`: ``(sequence_nr, manifest, payload)``."""
+
+_Replayed = TypeVar("_Replayed", PersistentRecord, _EventRow)
+_SEQUENCE_NR_OF_RECORD: Callable[[PersistentRecord], int] = itemgetter(1)
+_SEQUENCE_NR_OF_ROW: Callable[[_EventRow], int] = itemgetter(0)
 
 
 def _add_rows(
@@ -305,6 +316,13 @@ def _read_page(
     conn: sqlite3.Connection, pid: str, low: int, high: int, limit: int
 ) -> list[PersistentRecord]:
     return list(map(_as_record, conn.execute(_REPLAY_PAGE, (pid, low, high, limit)).fetchall()))
+
+
+def _read_rows(
+    conn: sqlite3.Connection, pid: str, low: int, high: int, limit: int
+) -> list[_EventRow]:
+    rows: list[_EventRow] = conn.execute(_REPLAY_ROWS, (pid, low, high, limit)).fetchall()
+    return rows
 
 
 def _read_tag_page(
@@ -464,7 +482,7 @@ class SqliteJournal:
         stored = iter(await self._committer.submit(valid))
         return [next(stored) if error is None else error for error in errors]
 
-    async def replay(
+    def replay(
         self,
         persistence_id: str,
         from_sequence_nr: int = 1,
@@ -472,6 +490,41 @@ class SqliteJournal:
         max_count: int = MAX_SEQUENCE_NR,
     ) -> AsyncIterator[list[PersistentRecord]]:
         """Yield the events of ``persistence_id`` within the inclusive bounds, in pages."""
+        return self._replay_pages(
+            _read_page,
+            _SEQUENCE_NR_OF_RECORD,
+            persistence_id,
+            from_sequence_nr,
+            to_sequence_nr,
+            max_count,
+        )
+
+    def replay_rows(
+        self,
+        persistence_id: str,
+        from_sequence_nr: int = 1,
+        to_sequence_nr: int = MAX_SEQUENCE_NR,
+        max_count: int = MAX_SEQUENCE_NR,
+    ) -> AsyncIterator[list[_EventRow]]:
+        """:meth:`replay` as ``(sequence_nr, manifest, payload)`` rows (what recovery reads)."""
+        return self._replay_pages(
+            _read_rows,
+            _SEQUENCE_NR_OF_ROW,
+            persistence_id,
+            from_sequence_nr,
+            to_sequence_nr,
+            max_count,
+        )
+
+    async def _replay_pages(
+        self,
+        read: Callable[[sqlite3.Connection, str, int, int, int], list[_Replayed]],
+        sequence_nr_of: Callable[[_Replayed], int],
+        persistence_id: str,
+        from_sequence_nr: int,
+        to_sequence_nr: int,
+        max_count: int,
+    ) -> AsyncIterator[list[_Replayed]]:
         self._db.check_open("replay events")
         if utf8_problem(persistence_id) is not None:
             return  # nothing can be stored under it
@@ -480,12 +533,12 @@ class SqliteJournal:
         while remaining > 0 and low <= to_sequence_nr:
             limit = min(remaining, self._page_size)
             page = await self._db.run(
-                "replay events", _read_page, persistence_id, low, to_sequence_nr, limit
+                "replay events", read, persistence_id, low, to_sequence_nr, limit
             )
             if not page:
                 return
             remaining -= len(page)
-            low = page[-1].sequence_nr + 1
+            low = sequence_nr_of(page[-1]) + 1
             yield page
             if len(page) < limit:
                 return

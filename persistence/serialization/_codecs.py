@@ -14,6 +14,8 @@ import abc
 import dataclasses
 import enum
 import inspect
+import types
+from collections.abc import Callable
 from typing import Any, Final
 
 from persistence._errors import SerializationError
@@ -97,7 +99,7 @@ class _FieldsCodec(Codec):
 class DataclassCodec(_FieldsCodec):
     """Dataclasses (frozen, slots or plain): the form holds the ``init`` fields."""
 
-    __slots__ = ("_plain",)
+    __slots__ = ("_plain", "_slot_setters")
 
     def __init__(self, cls: type, name: str, version: int) -> None:
         fields = dataclasses.fields(cls)
@@ -109,7 +111,9 @@ class DataclassCodec(_FieldsCodec):
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         )
         super().__init__(cls, name, version, names, required)
-        self._plain = len(init_fields) == len(fields) and _constructor_only_assigns(cls, names)
+        only_assigns = len(init_fields) == len(fields) and _constructor_only_assigns(cls)
+        self._plain = only_assigns and _fields_in_dict(cls, names)
+        self._slot_setters = _slot_setters(cls, names) if only_assigns else None
 
     def to_form(self, obj: Any) -> Any:
         if self._plain:
@@ -119,42 +123,72 @@ class DataclassCodec(_FieldsCodec):
         return {name: getattr(obj, name) for name in self._names}
 
     def from_form(self, form: Any) -> Any:
-        if type(form) is dict and form.keys() == self._name_set:
-            if self._plain:
-                # Same result as cls(**form), which would only assign the fields (see
-                # _constructor_only_assigns); skipping __init__ halves the construction time.
-                obj: Any = _new(self.cls)
-                obj.__dict__.update(form)
-                return obj
-            return self.cls(**form)
+        # The fast paths give the same result as cls(**form), which would only assign the
+        # fields (see _constructor_only_assigns); skipping __init__ halves the construction time.
+        if type(form) is dict:
+            setters = self._slot_setters
+            if setters is not None:
+                if len(form) == len(setters):  # and every field found: exactly the fields
+                    obj: Any = _new(self.cls)
+                    try:
+                        for name, assign in setters:
+                            assign(obj, form[name])
+                    except KeyError:
+                        pass  # another key instead: _check says which
+                    else:
+                        return obj
+            elif form.keys() == self._name_set:
+                if self._plain:
+                    obj = _new(self.cls)
+                    obj.__dict__.update(form)
+                    return obj
+                return self.cls(**form)
         return self.cls(**self._check(form))
 
 
-def _constructor_only_assigns(cls: type, names: tuple[str, ...]) -> bool:
-    """Whether ``cls(**fields)`` just stores each field in the instance ``__dict__``.
+def _constructor_only_assigns(cls: type) -> bool:
+    """Whether ``cls(**fields)`` just assigns each field to the instance, in its ``__dict__`` or
+    its slot (which of the two: :func:`_fields_in_dict`, :func:`_slot_setters`).
 
     True for an ordinary dataclass: generated ``__init__``, no ``__post_init__``, no custom
-    ``__new__`` or ``__setattr__`` (unless frozen: frozen ``__init__`` bypasses it), instances
-    with a ``__dict__``, and no data descriptor (slot, property, descriptor-typed field) behind a
-    field name. Anything unusual answers False and takes the ``cls(**fields)`` path.
+    ``__new__`` or ``__setattr__`` (unless frozen: frozen ``__init__`` bypasses it). Anything
+    unusual answers False and takes the ``cls(**fields)`` path.
     """
     klass: Any = cls  # mypy cannot compare the slot wrappers
     if klass.__new__ is not object.__new__ or getattr(cls, "__post_init__", None) is not None:
-        return False
-    if not getattr(cls, "__dictoffset__", 0):
         return False
     params = getattr(cls, "__dataclass_params__", None)
     if params is None or not (params.frozen or klass.__setattr__ is object.__setattr__):
         return False
     owner = next((c for c in cls.__mro__ if "__init__" in vars(c)), object)
     init = vars(owner).get("__init__")
-    if "__dataclass_fields__" not in vars(owner) or not _generated(init):
+    return "__dataclass_fields__" in vars(owner) and _generated(init)
+
+
+def _fields_in_dict(cls: type, names: tuple[str, ...]) -> bool:
+    """Whether instances have a ``__dict__`` and no data descriptor (slot, property,
+    descriptor-typed field) stands behind a field name: every field lands in the ``__dict__``."""
+    if not getattr(cls, "__dictoffset__", 0):
         return False
     for name in names:
         attr = inspect.getattr_static(cls, name, None)
         if hasattr(type(attr), "__set__") or hasattr(type(attr), "__delete__"):
             return False
     return True
+
+
+def _slot_setters(
+    cls: type, names: tuple[str, ...]
+) -> tuple[tuple[str, Callable[[Any, Any], None]], ...] | None:
+    """``(name, assign)`` per field if every field is a slot (``assign`` is the slot's setter,
+    where the generated ``__init__`` stores the field); None otherwise."""
+    setters: list[tuple[str, Callable[[Any, Any], None]]] = []
+    for name in names:
+        attr = inspect.getattr_static(cls, name, None)
+        if type(attr) is not types.MemberDescriptorType:
+            return None
+        setters.append((name, attr.__set__))
+    return tuple(setters)
 
 
 def _generated(function: object) -> bool:

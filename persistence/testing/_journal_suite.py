@@ -43,7 +43,9 @@ from persistence.journal._protocol import (
     Journal,
     PersistentRecord,
     ReadJournal,
+    ReplayRow,
     TaggedRecord,
+    row_pages,
 )
 
 Reopen = Callable[[], Journal]
@@ -107,6 +109,20 @@ async def collect(pages: AsyncIterator[list[PersistentRecord]]) -> list[Persiste
         assert page, "a replay must not yield empty pages"
         result.extend(page)
     return result
+
+
+async def collect_rows(pages: AsyncIterator[Sequence[ReplayRow]]) -> list[tuple[int, str, bytes]]:
+    """The ``(sequence_nr, manifest, payload)`` of every row of a replay as rows (see
+    :func:`~persistence.journal._protocol.row_pages`), checking that pages are not empty."""
+    result: list[tuple[int, str, bytes]] = []
+    async for page in pages:
+        assert page, "a replay must not yield empty pages"
+        result.extend((row[0], row[1], row[2]) for row in page)
+    return result
+
+
+def as_rows(records: Sequence[PersistentRecord]) -> list[tuple[int, str, bytes]]:
+    return [(r.sequence_nr, r.manifest, r.payload) for r in records]
 
 
 async def collect_tagged(pages: AsyncIterator[list[TaggedRecord]]) -> list[TaggedRecord]:
@@ -232,6 +248,31 @@ class JournalConformance:
         assert seqs(replayed) == list(range(1, 5001))
         assert replayed[4321] == record("a", 4322)
         assert seqs(await collect(journal.replay("a", 1500, 4500, 2500))) == list(range(1500, 4000))
+
+    async def test_replay_as_rows_gives_the_events_of_replay_within_the_same_bounds(
+        self, journal: Journal
+    ) -> None:
+        await write_ok(journal, *(atomic("a", low, low + 99) for low in range(1, 3001, 100)))
+        empty = PersistentRecord("a", 3001, "Empty", b"", "w", 0, ())
+        await write_ok(journal, atomic("b", 1, 3), AtomicWrite([empty]))
+        await journal.delete_to("a", 10)
+        for bounds in [
+            (1, MAX_SEQUENCE_NR, MAX_SEQUENCE_NR),
+            (0, MAX_SEQUENCE_NR, MAX_SEQUENCE_NR),
+            (3, 7, MAX_SEQUENCE_NR),
+            (15, 2999, 2500),
+            (2990, MAX_SEQUENCE_NR, 1),
+            (1, MAX_SEQUENCE_NR, 0),
+            (3002, MAX_SEQUENCE_NR, MAX_SEQUENCE_NR),
+        ]:
+            replayed = as_rows(await collect(journal.replay("a", *bounds)))
+            assert await collect_rows(row_pages(journal, "a", *bounds)) == replayed, bounds
+        assert len(replayed) == 0
+        rows = await collect_rows(row_pages(journal, "a"))
+        assert rows[0] == (11, "Event2", b"a:11")
+        assert rows[-1] == (3001, "Empty", b"")
+        assert len(rows) == 2991
+        assert await collect_rows(row_pages(journal, "nobody")) == []
 
     async def test_write_of_an_empty_batch_returns_an_empty_list(self, journal: Journal) -> None:
         assert await journal.write([]) == []

@@ -31,7 +31,8 @@ def test_persistence_exports_exactly_its_public_names() -> None:
 def test_journal_snapshot_and_testing_packages_export_exactly_their_public_names() -> None:
     assert sorted(persistence.journal.__all__) == [
         "AtomicWrite", "FileJournal", "InMemoryJournal", "Journal", "MAX_SEQUENCE_NR",
-        "PersistentRecord", "PostgresJournal", "ReadJournal", "SqliteJournal", "TaggedRecord",
+        "PersistentRecord", "PostgresJournal", "ReadJournal", "ReplayRow", "RowReplay",
+        "SqliteJournal", "TaggedRecord", "row_pages",
     ]  # fmt: skip
     assert sorted(persistence.snapshot.__all__) == [
         "FileSnapshotStore", "InMemorySnapshotStore", "MAX_TIMESTAMP", "PostgresSnapshotStore",
