@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
-from cluster import ClusterSharding, ClusterUnavailableError
+from cluster import Cluster, ClusterSharding, ClusterUnavailableError
 from cluster.testing import NatsServer
-from tests.cluster._nodes import Get, placement
+from tests.cluster._nodes import Get, placement, start_node
 from tests.cluster._support import eventually
 from tests.cluster.test_distributed_failover import ask_until_answered
 from tests.cluster.test_distributed_routing import entity_on, touch_every_shard, two_nodes
+
+NODES = ["n1", "n2", "n3"]
 
 
 @pytest.fixture
@@ -52,6 +54,10 @@ async def test_during_an_outage_asks_fail_clearly_leases_self_fence_and_service_
         own_server.restart()
         assert (await ask_until_answered(one, local)).entity_id == local
         assert (await ask_until_answered(one, remote)).entity_id == remote
+        # The watches carry on after the restart: a node that joins now is seen.
+        three = await start_node(own_server.url, "outage", "n3")
+        await eventually(lambda: [m.node for m in one.extension(Cluster).members()] == NODES)
+        await three.shutdown()
     finally:
         await two.shutdown()
         await one.shutdown()
