@@ -4,6 +4,7 @@ self-fencing before the lease can expire elsewhere, release by compare-and-set d
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -172,6 +173,8 @@ async def test_on_nats_renewals_keep_the_ttl_and_a_frozen_holder_loses_to_the_ne
         with pytest.raises(ShardUnavailableError):
             await two.acquire("Client.7", lambda: None)
         assert lost == []
+        entry = await one._store.kv.get("Client.7")  # type: ignore[attr-defined]
+        assert json.loads(entry.value) == {"node": "n1", "epoch": first}
         [lease] = one._held.values()
         assert lease.renewal is not None
         lease.renewal.cancel()  # frozen: no more renewals (the renewals kept the TTL)
