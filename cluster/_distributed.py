@@ -240,6 +240,7 @@ class NatsPlacement:
                 self.membership,
                 self.settings,
                 self._request_control,
+                lambda: COORDINATOR_KEY in self._coordinator_leases.held(),
             )
             self._coordinator = coordinator
             try:
