@@ -162,3 +162,15 @@ async def test_a_refused_connection_says_where_and_never_shows_the_password(
     )
     assert "wr0ng" not in message
     assert "wr0ng" not in repr(logs)
+
+
+async def test_a_node_connects_with_a_token_from_the_url_or_the_settings(cluster_name: str) -> None:
+    with nats_server("--auth", "t0ken") as address:
+        in_url = Cluster(f"nats://t0ken@{address}", node="n1", name=cluster_name)
+        async with ActorSystem("a", extensions=[in_url]):
+            assert [m.node for m in in_url.members()] == ["n1"]
+        assert "t0ken" not in repr(in_url)
+        settings = ClusterSettings(token="t0ken")
+        in_settings = Cluster(f"nats://{address}", node="n2", name=cluster_name, settings=settings)
+        async with ActorSystem("b", extensions=[in_settings]):
+            assert "n2" in [m.node for m in in_settings.members()]
