@@ -1,9 +1,14 @@
-"""Sharding's errors, one hierarchy::
+"""The cluster's errors, two hierarchies::
 
     ShardingError
     ├── ShardingConfigError       a type started twice, bad settings, an unknown type name
     ├── EntityIdError             a message the extractor cannot map to an entity
     └── ShardingBufferFullError   a message dropped because the region's buffer is full
+
+    ClusterError                  the cluster cannot do what was asked (connection, settings)
+    ├── CasFailedError            a compare-and-set write lost (internal: ownership is elsewhere)
+    ├── ClusterUnavailableError   NATS or the coordinator is unreachable: nothing was sent
+    └── RemoteError               the actor on another node raised while handling an ask
 
 :class:`~cluster._placement.ShardUnavailableError` (another node holds the shard's lease) stays
 between a region and its placement.
@@ -36,3 +41,26 @@ class ShardingBufferFullError(ShardingError):
         self.type_name = type_name
         self.shard_id = shard_id
         self.buffer_size = buffer_size
+
+
+class ClusterError(Exception):
+    """The cluster cannot do what was asked; the message says why and what to do."""
+
+
+class ClusterUnavailableError(ClusterError):
+    """The node's connection to NATS is down (reconnecting), or no coordinator answers: the
+    message was not sent."""
+
+
+class RemoteError(ClusterError):
+    """An actor on another node raised while handling an ask; ``type_name`` names the
+    exception's class there, ``node`` the node it was raised on."""
+
+    def __init__(self, type_name: str, detail: str, node: str) -> None:
+        super().__init__(f"{type_name} on node {node!r}: {detail}")
+        self.type_name = type_name
+        self.detail = detail
+        self.node = node
+
+    def __reduce__(self) -> tuple[type[RemoteError], tuple[str, str, str]]:
+        return (RemoteError, (self.type_name, self.detail, self.node))
