@@ -42,6 +42,8 @@ __all__ = [
 Envelope: TypeAlias = tuple[Any, ActorRef | None]
 """``(message, sender)``."""
 
+_RUNNING = State.RUNNING  # an enum member read through its class costs an object on 3.11
+
 
 def current_envelope(context: ActorContext) -> Envelope:
     """The envelope the actor is handling now (``(None, None)`` between messages)."""
@@ -77,7 +79,7 @@ def run_turn(context: ActorContext, turn: Callable[[], Envelope | None]) -> bool
     journal answers) and would otherwise tell the actor a message to do it in the actor's turn.
     """
     cell = _cell(context)
-    if cell._scheduled or cell._suspended or cell._state is not State.RUNNING:
+    if cell._scheduled or cell._suspended or cell._state is not _RUNNING:
         return False
     cell._scheduled = True  # mail arriving meanwhile waits for the drain, as during a drain
     try:

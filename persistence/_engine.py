@@ -368,11 +368,8 @@ class _Engine:
         batch.outcome = outcome
         batch.answered = True
         in_flight = self.in_flight
-        for earlier in in_flight:
-            if earlier is batch:
-                break
-            if not earlier.answered:
-                return  # an earlier write is unanswered: this one waits for it
+        if in_flight[0] is not batch and not self._answered_before(batch):
+            return  # an earlier write is unanswered: this one waits for it
         if self.phase is _STOPPED:
             while in_flight and in_flight[0].answered:
                 in_flight.popleft()
@@ -395,6 +392,15 @@ class _Engine:
             return
         if not runtime.run_turn(self.context, self.turn):
             self.ref.tell(_WriteResults(self))  # busy: the answer waits for its turn
+
+    def _answered_before(self, batch: _Batch) -> bool:
+        """Whether every batch handed over before ``batch`` has been answered."""
+        for earlier in self.in_flight:
+            if earlier is batch:
+                return True
+            if not earlier.answered:
+                return False
+        raise AssertionError("an answered batch is not in flight")
 
     def _answers_awaiting(self) -> bool:
         """Whether an answered batch was persisted by the command being awaited."""

@@ -201,21 +201,29 @@ class Persistence(Extension):
         flat: list[AtomicWrite] = []
         for batch in batches:
             flat += batch.writes()
+        outcome: WriteOutcome | None = None  # None: every write stored, the common case
         try:
             results = await self.journal.write(flat) if flat else []
         except Exception as error:
-            for engine, batch in zip(engines, batches, strict=True):
-                engine.writes_done(batch, error)
-            return
-        if results.count(None) == len(results):  # the common case: every write stored
-            for engine, batch in zip(engines, batches, strict=True):
-                engine.writes_done(batch, None)
-            return
+            outcome = error
+        else:
+            if results.count(None) != len(results):
+                outcome = results
+        # Each engine runs its handlers (and its next command) here when its actor is idle: an
+        # interruption raised by one of them must not leave the other engines unanswered.
+        interrupted: BaseException | None = None
         start = 0
         for engine, batch in zip(engines, batches, strict=True):
-            end = start + len(batch.writes())
-            engine.writes_done(batch, results[start:end])
-            start = end
+            answer = outcome
+            if isinstance(outcome, list):
+                end = start + len(batch.writes())
+                answer, start = outcome[start:end], end
+            try:
+                engine.writes_done(batch, answer)
+            except BaseException as error:  # re-raised once every engine is answered
+                interrupted = interrupted or error
+        if interrupted is not None:
+            raise interrupted
 
     def spawn_task(
         self,
