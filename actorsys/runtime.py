@@ -3,8 +3,8 @@
 An application needs only ``actorsys`` and ``actorsys.testing``. A library that layers its own
 actor behaviour on the runtime (the persistent actor's command stash, a shard region's buffering)
 needs a little more: the envelope being handled, putting envelopes back at the front of the
-mailbox, dead letters, completing an ask, stopping with a cause, the loop, and background work
-that shutdown waits for. This module is that API and nothing else: libraries use it instead of
+mailbox, a turn of an idle actor without a mailbox trip, dead letters, completing an ask,
+stopping with a cause, the loop, and background work that shutdown waits for. This module is that API and nothing else: libraries use it instead of
 the runtime's private names (a test keeps ``persistence`` to it), so the runtime can change
 behind it.
 
@@ -78,7 +78,7 @@ def run_turn(context: ActorContext, turn: Callable[[], Envelope | None]) -> bool
     For a library that gets work for an actor from outside its mailbox (the persistent actor's
     journal answers) and would otherwise tell the actor a message to do it in the actor's turn.
     """
-    cell = _cell(context)
+    cell = cast(ActorCell, context)  # not _cell(): a call less per journal answer
     if cell._scheduled or cell._suspended or cell._state is not _RUNNING:
         return False
     cell._scheduled = True  # mail arriving meanwhile waits for the drain, as during a drain

@@ -28,7 +28,7 @@ from time import time_ns
 from typing import TYPE_CHECKING, Any
 
 from actorsys import ActorContext, runtime
-from persistence._completion import _PENDING, Completion
+from persistence._completion import _PENDING, _RESOLVED, Completion
 from persistence._errors import (
     EventRejectedError,
     JournalError,
@@ -498,7 +498,10 @@ class _Engine:
                     self._handler_failed(entry, error)
                     raise
             if entry.owner is None:
-                entry.resolve(entry.event)
+                if entry._future is None:  # nobody awaits it: resolve without a call
+                    entry._state, entry._value = _RESOLVED, entry.event
+                else:
+                    entry.resolve(entry.event)
             if snapshots.retention is not None:
                 snapshots.maybe_snapshot(sequence_nr)
 

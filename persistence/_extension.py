@@ -200,7 +200,7 @@ class Persistence(Extension):
     async def _write(self, engines: list[_Engine], batches: list[_Batch]) -> None:
         flat: list[AtomicWrite] = []
         for batch in batches:
-            flat += batch.writes()
+            flat += batch.writes() if batch.rejected else batch.items  # type: ignore[arg-type]
         outcome: WriteOutcome | None = None  # None: every write stored, the common case
         try:
             results = await self.journal.write(flat) if flat else []

@@ -20,7 +20,15 @@ from typing import Any, ClassVar, Literal
 
 from actorsys import Actor
 from persistence._completion import Completion
-from persistence._engine import _RUNNING, Handler, _Engine, _Phase, _WriteResults
+from persistence._engine import (
+    _PERSISTING,
+    _RUNNING,
+    Handler,
+    _Engine,
+    _Phase,
+    _WriteResults,
+    current_envelope,
+)
 from persistence._errors import PersistenceConfigError
 from persistence._logging import get_logger
 from persistence._messages import (
@@ -213,13 +221,18 @@ class PersistentActor(Actor):
     def receive(self, message: Any) -> Awaitable[None] | None:
         # __dispatch for receive_command, spelled out: the hot path of every command
         engine = self.__engine
-        if engine.phase is _RUNNING and message.__class__ is not _WriteResults:
-            pending = self.receive_command(message)
-            if pending is not None:
-                return engine.command_done(pending)
-            if engine.held:
-                engine._unstash_if_idle()
-            return None
+        phase = engine.phase
+        if message.__class__ is not _WriteResults:
+            if phase is _RUNNING:
+                pending = self.receive_command(message)
+                if pending is not None:
+                    return engine.command_done(pending)
+                if engine.held:
+                    engine._unstash_if_idle()
+                return None
+            if phase is _PERSISTING and len(engine.held) < engine.stash_capacity:
+                engine.held.append(current_envelope(self.context))  # engine.hold(), inlined
+                return None
         return self.__not_running(engine, message)
 
     def _wrap_behavior(self, behavior: Callable[[Any], Any]) -> Callable[[Any], Any]:
