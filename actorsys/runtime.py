@@ -4,9 +4,9 @@ An application needs only ``actorsys`` and ``actorsys.testing``. A library that 
 actor behaviour on the runtime (the persistent actor's command stash, a shard region's buffering)
 needs a little more: the envelope being handled, putting envelopes back at the front of the
 mailbox, a turn of an idle actor without a mailbox trip, dead letters, completing an ask,
-stopping with a cause, the loop, and background work that shutdown waits for. This module is that API and nothing else: libraries use it instead of
-the runtime's private names (a test keeps ``persistence`` to it), so the runtime can change
-behind it.
+stopping with a cause, the loop, and background work that shutdown waits for. This module is
+that API and nothing else: libraries use it instead of the runtime's private names (a test keeps
+``persistence`` to it), so the runtime can change behind it.
 
 An *envelope* is ``(message, sender)``: what a mailbox holds and what ``context.sender`` reads.
 """
