@@ -3,10 +3,10 @@
 An application needs only ``actorsys`` and ``actorsys.testing``. A library that layers its own
 actor behaviour on the runtime (the persistent actor's command stash, a shard region's buffering)
 needs a little more: the envelope being handled, putting envelopes back at the front of the
-mailbox, dead letters, completing an ask, stopping with a cause, the loop, and background work
-that shutdown waits for. This module is that API and nothing else: libraries use it instead of
-the runtime's private names (a test keeps ``persistence`` to it), so the runtime can change
-behind it.
+mailbox, a turn of an idle actor without a mailbox trip, dead letters, completing an ask,
+stopping with a cause, the loop, and background work that shutdown waits for. This module is
+that API and nothing else: libraries use it instead of the runtime's private names (a test keeps
+``persistence`` to it), so the runtime can change behind it.
 
 An *envelope* is ``(message, sender)``: what a mailbox holds and what ``context.sender`` reads.
 """
@@ -14,17 +14,17 @@ An *envelope* is ``(message, sender)``: what a mailbox holds and what ``context.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import Any, TypeAlias, cast
 
-from actorsys._context import ActorContext
+from actorsys._cell import _SPECIAL, ActorCell
+from actorsys._context import NO_ENVELOPE, ActorContext
 from actorsys._errors import ActorSystemError
+from actorsys._lifecycle import State
 from actorsys._mailbox import MailboxStats
 from actorsys._ref import ActorRef, _PromiseRef
 from actorsys._system import ActorSystem
-
-if TYPE_CHECKING:
-    from actorsys._cell import ActorCell
 
 __all__ = [
     "Envelope",
@@ -38,6 +38,7 @@ __all__ = [
     "prepend",
     "promise_future",
     "publish_dead_letter",
+    "run_turn",
     "set_current_envelope",
     "spawn_system_task",
     "stop_for",
@@ -45,6 +46,8 @@ __all__ = [
 
 Envelope: TypeAlias = tuple[Any, ActorRef | None]
 """``(message, sender)``."""
+
+_RUNNING = State.RUNNING  # an enum member read through its class costs an object on 3.11
 
 
 def current_envelope(context: ActorContext) -> Envelope:
@@ -64,6 +67,51 @@ def set_current_envelope(context: ActorContext, envelope: Envelope) -> None:
 def prepend(context: ActorContext, envelopes: Sequence[Envelope]) -> None:
     """Put ``envelopes`` back at the front of the actor's mailbox, in the order given."""
     context._prepend(list(envelopes))
+
+
+def run_turn(context: ActorContext, turn: Callable[[], Envelope | None]) -> bool:
+    """Give the actor a turn now, without a trip through its mailbox, if it is idle.
+
+    Idle: started, not suspended (failed, restarting, stopping), not handling a message, and no
+    drain scheduled (no mail waiting). Then ``turn()`` runs as the actor's turn, and the envelope
+    it returns, if any, is delivered to the actor next, as the drain delivers mail (an awaitable
+    its handler returns is awaited before the actor takes more mail). An exception fails the
+    actor as in the drain, for the envelope current when it was raised (the asker learns it,
+    supervision decides). Returns whether the turn ran: ``False`` (the actor is busy) runs
+    nothing, and the caller sends the actor a message instead.
+
+    For a library that gets work for an actor from outside its mailbox (the persistent actor's
+    journal answers) and would otherwise tell the actor a message to do it in the actor's turn.
+    """
+    cell = cast(ActorCell, context)  # not _cell(): a call less per journal answer
+    if cell._scheduled or cell._suspended or cell._state is not _RUNNING:
+        return False
+    cell._scheduled = True  # mail arriving meanwhile waits for the drain, as during a drain
+    try:
+        envelope = turn()
+        if envelope is not None:
+            cell._current = envelope
+            message = envelope[0]
+            if message.__class__ in _SPECIAL:
+                pending = cell._special(message)
+            else:
+                pending = cell._behavior(message)  # type: ignore[misc]
+            if pending is not None and inspect.isawaitable(pending):
+                cell._continue_in_task(pending, envelope)  # it runs the drain when done
+                return True
+    except Exception as error:
+        failed = cell._current
+        cell._fail(error, None if failed is NO_ENVELOPE else failed)
+    except BaseException:
+        cell._interrupted()  # as in the drain: the actor stops, the shutdown can complete
+        raise
+    cell._current = NO_ENVELOPE
+    cell._scheduled = False
+    if cell._sys or cell._mail:
+        cell._schedule()
+    else:
+        cell._idle()
+    return True
 
 
 def publish_dead_letter(
@@ -199,4 +247,4 @@ def spawn_system_task(
 
 def _cell(context: ActorContext) -> ActorCell:
     """The runtime behind ``context``: the same object, typed as the cell it is."""
-    return cast("ActorCell", context)
+    return cast(ActorCell, context)

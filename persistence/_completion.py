@@ -18,10 +18,9 @@ class Completion(Generic[T]):
     to continue once the work is done: it returns the value or raises the failure.
     """
 
-    __slots__ = ("_future", "_loop", "_state", "_value")
+    __slots__ = ("_future", "_state", "_value")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
         self._future: asyncio.Future[T] | None = None
         self._state = _PENDING
         self._value: Any = None
@@ -33,19 +32,22 @@ class Completion(Generic[T]):
         if self._state != _PENDING:
             return
         self._state, self._value = _RESOLVED, value
-        if self._future is not None and not self._future.done():
-            self._future.set_result(value)
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(value)
 
     def fail(self, error: BaseException) -> None:
         if self._state != _PENDING:
             return
         self._state, self._value = _FAILED, error
-        if self._future is not None and not self._future.done():
-            self._future.set_exception(error)
+        future = self._future
+        if future is not None and not future.done():
+            future.set_exception(error)
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._future is None:
-            self._future = self._loop.create_future()
+            # awaited from a coroutine, so on the loop that resolves it: no loop kept per object
+            self._future = asyncio.get_running_loop().create_future()
             if self._state == _RESOLVED:
                 self._future.set_result(self._value)
             elif self._state == _FAILED:

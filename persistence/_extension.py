@@ -19,7 +19,7 @@ from persistence.serialization import Serializer, default_serializer
 from persistence.snapshot._protocol import SnapshotStore
 
 if TYPE_CHECKING:
-    from persistence._engine import _Engine, _InFlight
+    from persistence._engine import _Batch, _Engine
 
 log = get_logger("persistence")
 
@@ -192,27 +192,38 @@ class Persistence(Extension):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        requests, self._flush_requests = self._flush_requests, []
-        if not requests:
+        engines, self._flush_requests = self._flush_requests, []
+        if not engines:
             return
-        batches = [(engine, *engine.take_writes()) for engine in requests]
-        self.spawn_task(self._write(batches), requests)
+        self.spawn_task(self._write(engines, [engine.take_batch() for engine in engines]), engines)
 
-    async def _write(self, batches: list[tuple[_Engine, _InFlight, list[AtomicWrite]]]) -> None:
-        flat = [write for _, _, writes in batches for write in writes]
-        outcome: WriteOutcome
+    async def _write(self, engines: list[_Engine], batches: list[_Batch]) -> None:
+        flat: list[AtomicWrite] = []
+        for batch in batches:
+            flat += batch.writes() if batch.rejected else batch.items  # type: ignore[arg-type]
+        outcome: WriteOutcome | None = None  # None: every write stored, the common case
         try:
             results = await self.journal.write(flat) if flat else []
         except Exception as error:
-            for engine, batch, _ in batches:
-                engine.writes_done(batch, error)
-            return
+            outcome = error
+        else:
+            if results.count(None) != len(results):
+                outcome = results
+        # Each engine runs its handlers (and its next command) here when its actor is idle: an
+        # interruption raised by one of them must not leave the other engines unanswered.
+        interrupted: BaseException | None = None
         start = 0
-        for engine, batch, writes in batches:
-            end = start + len(writes)
-            outcome = results[start:end]
-            start = end
-            engine.writes_done(batch, outcome)
+        for engine, batch in zip(engines, batches, strict=True):
+            answer = outcome
+            if isinstance(outcome, list):
+                end = start + len(batch.writes())
+                answer, start = outcome[start:end], end
+            try:
+                engine.writes_done(batch, answer)
+            except BaseException as error:  # re-raised once every engine is answered
+                interrupted = interrupted or error
+        if interrupted is not None:
+            raise interrupted
 
     def spawn_task(
         self,

@@ -3,7 +3,7 @@
 A command arrives through ``receive_command``; the actor validates it and calls ``persist``. The
 event is written to the journal, and only once the journal confirmed it does the handler run
 (update state there, then reply). Until every handler of the current command has run, later
-commands are stashed internally, in order. On start and on every restart the actor recovers:
+commands are held back internally, in order. On start and on every restart the actor recovers:
 it is offered the youngest matching snapshot, then replays the later events through
 ``receive_recover``, then receives ``RecoveryCompleted``.
 
@@ -20,7 +20,15 @@ from typing import Any, ClassVar, Literal
 
 from actorsys import Actor
 from persistence._completion import Completion
-from persistence._engine import Handler, _Engine, _Phase, _WriteResults
+from persistence._engine import (
+    _PERSISTING,
+    _RUNNING,
+    Handler,
+    _Engine,
+    _Phase,
+    _WriteResults,
+    current_envelope,
+)
 from persistence._errors import PersistenceConfigError
 from persistence._logging import get_logger
 from persistence._messages import (
@@ -92,7 +100,7 @@ class PersistentActor(Actor):
 
         Await the result to continue after the handler ran (it returns the event).
         """
-        return self.__engine.persist((event,), handler, True, tags)
+        return self.__engine.persist_one(event, handler, True, tags)
 
     def persist_all(
         self,
@@ -102,13 +110,13 @@ class PersistentActor(Actor):
         tags: Iterable[str] | None = None,
     ) -> Completion[Any]:
         """Store ``events`` as one atomic write; call ``handler`` for each, in order."""
-        return self.__engine.persist(list(events), handler, True, tags)
+        return self.__engine.persist_many(list(events), handler, True, tags)
 
     def persist_async(
         self, event: Any, handler: Handler | None = None, *, tags: Iterable[str] | None = None
     ) -> Completion[Any]:
         """Like ``persist``, but later commands are not held back."""
-        return self.__engine.persist((event,), handler, False, tags)
+        return self.__engine.persist_one(event, handler, False, tags)
 
     def persist_all_async(
         self,
@@ -118,7 +126,7 @@ class PersistentActor(Actor):
         tags: Iterable[str] | None = None,
     ) -> Completion[Any]:
         """Like ``persist_all``, but later commands are not held back."""
-        return self.__engine.persist(list(events), handler, False, tags)
+        return self.__engine.persist_many(list(events), handler, False, tags)
 
     def defer(self, event: Any, handler: Handler) -> Completion[Any]:
         """Call ``handler(event)`` after all pending persist handlers; persists nothing."""
@@ -216,7 +224,21 @@ class PersistentActor(Actor):
         return super()._around_stop()
 
     def receive(self, message: Any) -> Awaitable[None] | None:
-        return self.__dispatch(self.receive_command, message)
+        # __dispatch for receive_command, spelled out: the hot path of every command
+        engine = self.__engine
+        phase = engine.phase
+        if message.__class__ is not _WriteResults:
+            if phase is _RUNNING:
+                pending = self.receive_command(message)
+                if pending is not None:
+                    return engine.command_done(pending)
+                if engine.held:
+                    engine._unstash_if_idle()
+                return None
+            if phase is _PERSISTING and len(engine.held) < engine.stash_capacity:
+                engine.held.append(current_envelope(self.context))  # engine.hold(), inlined
+                return None
+        return self.__not_running(engine, message)
 
     def _wrap_behavior(self, behavior: Callable[[Any], Any]) -> Callable[[Any], Any]:
         # context.become swaps the command handler; persistence stays in front of it.
@@ -226,19 +248,24 @@ class PersistentActor(Actor):
         self, command_handler: Callable[[Any], Any], message: Any
     ) -> Awaitable[None] | None:
         engine = self.__engine
+        if engine.phase is _RUNNING and message.__class__ is not _WriteResults:
+            pending = command_handler(message)
+            if pending is not None:
+                return engine.command_done(pending)
+            if engine.held:
+                engine._unstash_if_idle()
+            return None
+        return self.__not_running(engine, message)
+
+    @staticmethod
+    def __not_running(engine: _Engine, message: Any) -> None:
+        """Journal answers the actor was too busy to take at once, or a command that waits."""
         if message.__class__ is _WriteResults:
             if message.engine is engine:  # else: results for the incarnation before a restart
                 engine.apply_results()
-            return None
-        if engine.phase is not _Phase.RUNNING:
-            engine.stash_command()
-            return None
-        pending = command_handler(message)
-        if pending is not None:
-            return engine.command_done(pending)
-        if engine.stash:
-            engine._unstash_if_idle()
-        return None
+                engine._unstash_if_idle()
+            return
+        engine.hold()
 
     def unhandled(self, message: Any) -> None:
         if isinstance(message, PERSISTENCE_RESULTS):

@@ -137,7 +137,7 @@ class _Snapshotter:
         failure: Callable[[BaseException], Any],
     ) -> Completion[T]:
         """Run ``work`` in the background; report its outcome to the awaitable and the actor."""
-        completion: Completion[T] = Completion(self.engine.loop)
+        completion: Completion[T] = Completion()
 
         def done(task: asyncio.Task[T]) -> None:
             if task.cancelled():
@@ -153,7 +153,7 @@ class _Snapshotter:
         return completion
 
     def _refused(self, message: Any, error: BaseException) -> Completion[Any]:
-        completion: Completion[Any] = Completion(self.engine.loop)
+        completion: Completion[Any] = Completion()
         self._report(completion, message, error)
         return completion
 

@@ -1,9 +1,11 @@
 """``actorsys.run`` picks uvloop where it is installed and asyncio's own loop where it is not
-(uvloop is a dependency only on platforms where it builds)."""
+(uvloop is a dependency only on platforms where it builds), and changes the garbage collector's
+threshold only when asked to."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import tomllib
 from pathlib import Path
@@ -62,3 +64,30 @@ def test_uvloop_is_a_dependency_only_where_it_builds(
     environment = {"sys_platform": platform, "platform_python_implementation": implementation}
 
     assert uvloop_requirement.marker.evaluate(environment) is installed
+
+
+async def gc_thresholds() -> tuple[int, int, int]:
+    async with actorsys.ActorSystem("gc-check"):
+        return gc.get_threshold()
+
+
+def test_run_leaves_the_garbage_collector_alone_by_default() -> None:
+    before = gc.get_threshold()
+    assert actorsys.run(gc_thresholds()) == before
+    assert gc.get_threshold() == before
+
+
+def test_run_with_gc_threshold_sets_the_youngest_generation_for_the_run_only() -> None:
+    before = gc.get_threshold()
+    assert actorsys.run(gc_thresholds(), gc_threshold=50_000) == (50_000, *before[1:])
+    assert gc.get_threshold() == before
+
+
+@pytest.mark.parametrize("threshold", [0, -5, True, 2.5])
+def test_run_refuses_a_gc_threshold_that_is_not_a_positive_int(threshold: object) -> None:
+    main = gc_thresholds()
+    with pytest.raises(
+        ValueError, match=rf"^gc_threshold must be a positive int or None, got {threshold!r}$"
+    ):
+        actorsys.run(main, gc_threshold=threshold)  # type: ignore[arg-type]
+    main.close()

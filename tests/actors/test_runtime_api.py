@@ -13,13 +13,14 @@ import pytest
 from actorsys import (
     Actor,
     ActorDeadError,
+    ActorRef,
     ActorSystem,
     ActorSystemError,
     AskTimeoutError,
     DeadLetter,
     runtime,
 )
-from actorsys.testing import ManualClock, TestProbe
+from actorsys.testing import ManualClock, TestProbe, settle
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -270,3 +271,126 @@ async def test_before_stop_hooks_run_when_shutdown_begins_while_the_actors_still
     await system.shutdown()
     assert seen == [("echo", "still here")]
     assert not echo.is_alive
+
+
+class Turns(Actor):
+    """Records what it handles (``"seen?"`` answers the record), with the sender; ``"wait"``
+    awaits ``gate``, ``"keep"`` keeps its envelope unanswered, ``"fail"`` raises."""
+
+    def __init__(self, gate: asyncio.Future[None], observer: ActorRef | None = None) -> None:
+        super().__init__()
+        self.gate = gate
+        self.observer = observer
+        self.seen: list[tuple[Any, Any]] = []
+        self.kept: runtime.Envelope | None = None
+
+    def receive(self, message: Any) -> Any:
+        if message == "seen?":
+            self.context.sender.tell(list(self.seen))
+            return None
+        self.seen.append(runtime.current_envelope(self.context))
+        if message == "wait":
+            return self.wait()
+        if message == "keep":
+            self.kept = runtime.current_envelope(self.context)
+        if message == "fail":
+            raise LookupError("handler failed")
+        return None
+
+    async def wait(self) -> None:
+        await self.gate
+
+    def pre_restart(self, reason: Exception, message: Any) -> None:
+        if self.observer is not None:
+            self.observer.tell(("restarting", repr(reason), message))
+
+
+async def started_turns(
+    system: ActorSystem, observer: ActorRef | None = None
+) -> tuple[ActorRef, list[Turns], asyncio.Future[None]]:
+    """A started, idle ``Turns`` actor and its instances (a restart adds one)."""
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    instances: list[Turns] = []
+
+    def make() -> Turns:
+        instances.append(Turns(gate, observer))
+        return instances[-1]
+
+    ref = system.spawn(make)
+    assert await ref.ask("seen?", timeout=5) == []
+    return ref, instances, gate
+
+
+async def test_run_turn_runs_now_in_an_idle_actor_and_delivers_the_envelope_it_returns(
+    system: ActorSystem,
+) -> None:
+    probe = TestProbe(system)
+    ref, (actor,), _ = await started_turns(system)
+    ran: list[runtime.Envelope] = []
+
+    def turn() -> runtime.Envelope:
+        ran.append(runtime.current_envelope(actor.context))
+        return ("held", probe.ref)
+
+    assert runtime.run_turn(actor.context, turn) is True
+    # both ran before run_turn returned: no trip through the mailbox
+    assert ran == [(None, None)]
+    assert actor.seen == [("held", probe.ref)]
+    assert runtime.current_envelope(actor.context) == (None, None)
+    ref.tell("later")
+    assert await ref.ask("seen?", timeout=5) == [("held", probe.ref), ("later", None)]
+
+
+async def test_run_turn_runs_nothing_while_the_actor_has_mail_waiting_or_awaits_a_handler(
+    system: ActorSystem,
+) -> None:
+    ref, (actor,), gate = await started_turns(system)
+    ran: list[str] = []
+
+    def turn() -> None:
+        ran.append("turn")
+
+    ref.tell("first")  # mail waiting: the drain is scheduled, not run yet
+    assert runtime.run_turn(actor.context, turn) is False
+    ref.tell("wait")
+    await settle()
+    assert len(actor.seen) == 2
+    assert runtime.run_turn(actor.context, turn) is False  # "wait" awaits the gate
+    gate.set_result(None)
+    assert [message for message, _ in await ref.ask("seen?", timeout=5)] == ["first", "wait"]
+    assert ran == []
+
+
+async def test_a_message_delivered_by_run_turn_that_awaits_keeps_later_mail_waiting(
+    system: ActorSystem,
+) -> None:
+    ref, (actor,), gate = await started_turns(system)
+    assert runtime.run_turn(actor.context, lambda: ("wait", None)) is True
+    ref.tell("later")
+    answer = asyncio.ensure_future(ref.ask("seen?", timeout=5))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    seen_while_waiting = list(actor.seen)
+    gate.set_result(None)
+    assert seen_while_waiting == [("wait", None)]  # "later" waits for the awaiting handler
+    assert [message for message, _ in await answer] == ["wait", "later"]
+
+
+async def test_a_failure_in_a_turn_fails_the_actor_for_the_envelope_being_handled(
+    system: ActorSystem,
+) -> None:
+    probe = TestProbe(system)
+    ref, instances, _ = await started_turns(system, probe.ref)
+    asked = asyncio.ensure_future(ref.ask("keep", timeout=5))
+    await settle()
+    assert instances[0].kept is not None
+    reply_to = instances[0].kept[1]
+
+    assert runtime.run_turn(instances[0].context, lambda: ("fail", reply_to)) is True
+
+    with pytest.raises(LookupError, match=r"^handler failed$"):
+        await asked  # the asker of the failed message learns why
+    assert await probe.receive() == ("restarting", "LookupError('handler failed')", "fail")
+    # the default strategy restarted it: a new instance takes mail, the failed message is gone
+    assert await ref.ask("seen?", timeout=5) == []
+    assert len(instances) == 2

@@ -285,3 +285,53 @@ async def test_an_ask_whose_persist_handler_raises_gets_the_error_and_the_actor_
     # The supervisor restarted it, and replay includes the stored event.
     assert await probe.receive() == Replayed("a", 1, system.dead_letters)
     assert await probe.receive() == Recovered(("a",), 1)
+
+
+@dataclass(frozen=True)
+class Restarting:
+    reason: str
+    message: Any
+
+
+class RestartReportingHandlerLog(RaisingHandlerLog):
+    def pre_restart(self, reason: Exception, message: Any) -> None:
+        self.observer.tell(Restarting(str(reason), message))
+        super().pre_restart(reason, message)
+
+
+async def test_a_persist_handler_that_raises_fails_the_actor_for_the_command_that_persisted(
+    system: ActorSystem, probe: TestProbe
+) -> None:
+    ref = system.spawn(lambda: RestartReportingHandlerLog("raising-for-command", probe.ref))
+    assert await probe.receive() == Recovered((), 0)
+
+    probe.send(ref, Append("a"))
+
+    # the supervisor sees the command whose handler raised, as if it had raised in receive
+    assert await probe.receive() == Restarting("handler failed on a", Append("a"))
+    assert await probe.receive() == Replayed("a", 1, system.dead_letters)
+
+
+class Interrupt(BaseException):
+    """Not an error to supervise (like a cancellation): it stops the actor it escapes from."""
+
+
+class InterruptingHandlerLog(ItemLog):
+    def stored(self, event: Appended) -> None:
+        raise Interrupt(f"interrupted on {event.item}")
+
+
+async def test_a_handler_interrupted_by_a_base_exception_leaves_the_other_actors_writes_answered(
+    system: ActorSystem, probe: TestProbe
+) -> None:
+    interrupting = system.spawn(lambda: InterruptingHandlerLog("interrupting", probe.ref))
+    assert await probe.receive() == Recovered((), 0)
+    other = system.spawn(lambda: ItemLog("other", probe.ref))
+    assert await probe.receive() == Recovered((), 0)
+    probe.watch(interrupting)
+
+    probe.send(interrupting, Append("a"))  # both in one journal write
+    probe.send(other, Append("b"))
+
+    assert await probe.receive() == Stored("b", 1)
+    await probe.expect_terminated(interrupting)

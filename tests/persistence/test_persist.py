@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
 from actorsys import ActorRef, ActorSystem
-from actorsys.testing import TestProbe
+from actorsys.testing import TestProbe, settle
 from tests.persistence._actors import (
     Append,
     AppendAll,
@@ -388,3 +389,98 @@ async def test_become_swaps_the_command_handler_and_persisting_still_works(
     probe.send(ref, Append("a"))
 
     await probe.expect_message(Stored("A", 1), timeout=0.3)
+
+
+@dataclass(frozen=True)
+class WaitForGate:
+    pass
+
+
+@dataclass(frozen=True)
+class Waited:
+    items: tuple[str, ...]
+
+
+class GatedLog(AsyncLog):
+    """``WaitForGate`` awaits ``gate`` in an async handler, then reports the items it sees."""
+
+    def __init__(self, persistence_id: str, observer: ActorRef) -> None:
+        super().__init__(persistence_id, observer)
+        self.gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def receive_command(self, command: Any) -> Awaitable[None] | None:
+        if isinstance(command, WaitForGate):
+            return self.wait_for_gate()
+        return super().receive_command(command)
+
+    async def wait_for_gate(self) -> None:
+        await self.gate
+        self.observer.tell(Waited(tuple(self.items)))
+
+
+async def test_a_journal_answer_for_an_actor_awaiting_another_command_waits_for_that_command(
+    system: ActorSystem, probe: TestProbe, journal: ControlledJournal
+) -> None:
+    actors: list[GatedLog] = []
+    ref = system.spawn(lambda: actors.append(GatedLog("gated", probe.ref)) or actors[-1])
+    await probe.expect_message_type(Recovered)
+    journal.hold_writes()
+    probe.send(ref, AppendAsync("early"))
+    await journal.wait_for_write_calls(1)
+    assert await probe.receive() == Received("early")
+    probe.send(ref, WaitForGate())
+
+    journal.release_writes()
+    await journal.wait_for_completed_calls(1)
+    await settle()  # the answer reached the engine while the actor awaits the gate
+    actors[0].gate.set_result(None)
+
+    # one message at a time: the handler ran after the awaiting command, not inside its await
+    assert await probe.receive() == Waited(())
+    assert await probe.receive() == Stored("early", 1)
+
+
+class StashingLog(ItemLog):
+    """``"aside"`` is put aside with the actor's own stash until ``"release"`` unstashes it;
+    other text commands are reported as handled."""
+
+    def __init__(self, persistence_id: str, observer: ActorRef) -> None:
+        super().__init__(persistence_id, observer)
+        self.released = False
+
+    def receive_command(self, command: Any) -> Awaitable[None] | None:
+        if command == "aside" and not self.released:
+            self.context.stash()
+        elif command == "release":
+            self.released = True
+            self.observer.tell("released")
+            self.context.unstash_all()
+        elif isinstance(command, str):
+            self.observer.tell(("handled", command))
+        else:
+            return super().receive_command(command)
+        return None
+
+
+async def test_commands_held_for_pending_handlers_and_the_actors_own_stash_keep_their_order(
+    system: ActorSystem, probe: TestProbe, journal: ControlledJournal
+) -> None:
+    ref = system.spawn(lambda: StashingLog("stashing", probe.ref))
+    await probe.expect_message_type(Recovered)
+    journal.hold_writes()
+    probe.send(ref, Append("a"))
+    await journal.wait_for_write_calls(1)
+    for command in ("aside", "release", Append("b"), "after"):
+        probe.send(ref, command)  # all held back: the handler of "a" is pending
+    journal.release_writes()
+
+    # Held commands run in arrival order. What the actor unstashes goes to the front of the
+    # mailbox, and the next held command is put in front of it (as Akka's internal stash does):
+    # "aside" is handled after the commands that were held back with it.
+    assert [await probe.receive() for _ in range(5)] == [
+        Stored("a", 1),
+        "released",
+        Stored("b", 2),
+        ("handled", "after"),
+        ("handled", "aside"),
+    ]
