@@ -1,0 +1,79 @@
+"""Membership: heartbeat keys with a TTL, MemberUp/MemberLeft on the event stream, members()."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from actorsys import ActorSystem
+from cluster._cluster import Cluster, ClusterSettings, Member, MemberLeft, MemberUp
+from cluster._errors import ClusterError
+
+FAST = ClusterSettings(heartbeat_interval=0.3, heartbeat_ttl=1, lease_ttl=2, lease_margin=0.8,
+                       lease_renew_interval=0.3, coordinator_ttl=1)  # fmt: skip
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait (polling) until ``condition()`` holds; fail after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.02)
+
+
+def node(url: str, name: str, node_name: str, roles: tuple[str, ...] = ()) -> ActorSystem:
+    return ActorSystem(
+        node_name,
+        extensions=[Cluster(url, node=node_name, roles=roles, name=name, settings=FAST)],
+    )
+
+
+async def test_members_see_each_other_join_and_a_graceful_leave(
+    nats_url: str, cluster_name: str
+) -> None:
+    async with node(nats_url, cluster_name, "n1", ("web",)) as one:
+        cluster = one.extension(Cluster)
+        events: list[object] = []
+        one.event_stream.subscribe(events.append, MemberUp)
+        one.event_stream.subscribe(events.append, MemberLeft)
+        assert [m.node for m in cluster.members()] == ["n1"]
+        two = await node(nats_url, cluster_name, "n2").start()
+        await eventually(lambda: len(cluster.members()) == 2)
+        assert cluster.members() == (Member("n1", ("web",)), Member("n2"))
+        assert two.extension(Cluster).members() == (Member("n1", ("web",)), Member("n2"))
+        await two.shutdown()
+        await eventually(lambda: len(cluster.members()) == 1)
+        assert events == [MemberUp(Member("n2")), MemberLeft(Member("n2"))]
+
+
+async def test_a_member_that_stops_heartbeating_leaves_when_its_ttl_runs_out(
+    nats_url: str, cluster_name: str
+) -> None:
+    async with node(nats_url, cluster_name, "n1") as one:
+        cluster = one.extension(Cluster)
+        left: list[MemberLeft] = []
+        one.event_stream.subscribe(left.append, MemberLeft)
+        two = await node(nats_url, cluster_name, "n2").start()
+        await eventually(lambda: len(cluster.members()) == 2)
+        two_membership = two.extension(Cluster).placement.membership
+        for task in two_membership._tasks:  # the process froze: no heartbeat, no leave
+            task.cancel()
+        await eventually(lambda: len(left) == 1)
+        assert left == [MemberLeft(Member("n2"))]
+        assert cluster.members() == (Member("n1"),)
+        two_membership._tasks.clear()
+        await two.shutdown()
+
+
+async def test_a_second_live_node_with_the_same_name_is_refused(
+    nats_url: str, cluster_name: str
+) -> None:
+    async with node(nats_url, cluster_name, "n1"):
+        with pytest.raises(ClusterError) as raised:
+            await node(nats_url, cluster_name, "n1").start()
+        assert str(raised.value) == (
+            "cannot join as node 'n1': a live node of that name is in the cluster; give every "
+            "node a unique name"
+        )
