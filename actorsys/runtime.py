@@ -14,11 +14,12 @@ An *envelope* is ``(message, sender)``: what a mailbox holds and what ``context.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from actorsys._context import ActorContext
 from actorsys._errors import ActorSystemError
+from actorsys._mailbox import MailboxStats
 from actorsys._ref import ActorRef, _PromiseRef
 from actorsys._system import ActorSystem
 
@@ -27,11 +28,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Envelope",
+    "RemoteRef",
     "current_envelope",
     "event_loop",
     "fail_ask",
     "is_stopping",
+    "new_promise",
     "prepend",
+    "promise_future",
     "publish_dead_letter",
     "set_current_envelope",
     "spawn_system_task",
@@ -77,6 +81,86 @@ def fail_ask(sender: ActorRef | None, error: BaseException) -> bool:
         sender.fail(error)
         return True
     return False
+
+
+def new_promise(target: ActorRef, timeout: float) -> tuple[ActorRef, asyncio.Future[Any]]:
+    """A reply address like the one ``target.ask`` sends, without sending anything: its first
+    ``tell`` completes the future, a failure reported with :func:`fail_ask` fails it, and after
+    ``timeout`` (by the system's clock) it fails with ``AskTimeoutError`` naming ``target``.
+
+    For a library that relays an ask from elsewhere (another node) to a local actor.
+    """
+    if not timeout > 0:
+        raise ValueError(f"ask timeout must be positive, got {timeout!r}")
+    cell = target._cell
+    future: asyncio.Future[Any] = cell._loop.create_future()
+    promise = _PromiseRef(cell, future, timeout)
+    promise._target = target.path
+    return promise, future
+
+
+def promise_future(ref: ActorRef | None) -> asyncio.Future[Any] | None:
+    """If ``ref`` is the reply address of an ask, the future the asker awaits (done once
+    answered, failed or timed out); else None."""
+    return ref._future if isinstance(ref, _PromiseRef) else None
+
+
+class RemoteRef(ActorRef):
+    """A ref to an actor outside this process: ``tell`` hands the message to ``send``.
+
+    A library that carries messages between processes (the cluster) makes these for the actors
+    of other nodes; they are accepted wherever an :class:`ActorRef` is (as a ``sender`` too), and
+    equal when their paths are. ``ask`` works as on a local ref (the reply comes back to the
+    asker's reply address through whatever ``send`` does with it). They cannot be watched or
+    stopped from here, and ``is_alive`` is always true: this process cannot know.
+    """
+
+    __slots__ = ("_remote_path", "_send")
+
+    def __init__(
+        self, system: ActorSystem, path: str, send: Callable[[Any, ActorRef | None], None]
+    ) -> None:
+        if system.dead_letters is None:
+            raise ActorSystemError(f"actor system {system.name!r} was never started")
+        super().__init__(system.dead_letters._cell)  # what a local-only operation falls back on
+        self._remote_path = path
+        self._send = send
+
+    @property
+    def path(self) -> str:
+        return self._remote_path
+
+    @property
+    def name(self) -> str:
+        return self._remote_path.rsplit("/", 1)[-1]
+
+    @property
+    def is_alive(self) -> bool:
+        return True
+
+    def tell(self, message: Any, sender: ActorRef | None = None) -> None:
+        self._send(message, sender)
+
+    def ask(self, message: Any, timeout: float = 5.0) -> asyncio.Future[Any]:
+        promise, future = new_promise(self, timeout)
+        try:
+            self._send(message, promise)
+        except BaseException:
+            cast("_PromiseRef", promise)._handle.cancel()
+            raise
+        return future
+
+    def mailbox_stats(self) -> MailboxStats:
+        raise ActorSystemError(f"{self._remote_path} is on another node: its mailbox is not here")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemoteRef) and other._remote_path == self._remote_path
+
+    def __hash__(self) -> int:
+        return hash(("RemoteRef", self._remote_path))
+
+    def __repr__(self) -> str:
+        return f"RemoteRef({self._remote_path})"
 
 
 def stop_for(context: ActorContext, cause: BaseException) -> None:

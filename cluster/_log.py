@@ -1,8 +1,7 @@
-"""The cluster's logger (structlog API, routed to the stdlib logger ``cluster`` unless the
-application configured structlog; the library never configures logging)."""
+"""The logger of the cluster's NATS side (see :mod:`cluster._logging`)."""
 
 from __future__ import annotations
 
-from persistence._logging import get_logger
+from cluster._logging import get_logger
 
 log = get_logger("cluster")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from actorsys import ActorRef
+from actorsys import ActorRef, Extension
 
 LOCAL_NODE = "local"
 """The node name of a process that runs without a cluster."""
@@ -46,7 +46,11 @@ class Placement(Protocol):
         ...
 
     async def home_of(self, type_name: str, shard_id: str) -> str:
-        """The shard's owner node, allocating it (through the coordinator) on first use."""
+        """The shard's owner node, allocating it (through the coordinator) on first use.
+
+        Raise an error that says why when no node can host the shard: the region then fails the
+        asks among the messages it buffered for the shard with that error, and sends the other
+        messages to dead letters."""
         ...
 
     async def acquire(
@@ -69,6 +73,30 @@ class Placement(Protocol):
         be serialized."""
         ...
 
+    async def cluster_stats(
+        self,
+        type_name: str,
+        timeout: float,  # noqa: ASYNC109 - each region's ask timeout, by the system's clock
+    ) -> dict[str, dict[str, int]]:
+        """Entities per shard of ``type_name`` on every node hosting it: ``{node: {shard_id:
+        count}}``. Each node's region answers :class:`GetShardStats` with :class:`ShardStats`
+        (locally: ``region.ask(GetShardStats(), timeout)``); a node that does not answer within
+        ``timeout`` seconds is left out."""
+        ...
+
+
+class PlacementProvider(Extension):
+    """An actor-system extension that places shards (the ``Cluster`` extension is one).
+
+    ``ClusterSharding(system)`` uses the system's provider's placement; without one, every shard
+    is local (:class:`~cluster._local.LocalPlacement`).
+    """
+
+    @property
+    def placement(self) -> Placement:
+        """The placement every region of this system talks to (available once started)."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True, slots=True)
 class RegionCommand:
@@ -77,7 +105,11 @@ class RegionCommand:
 
 @dataclass(frozen=True, slots=True)
 class ShardHomeChanged(RegionCommand):
-    """The shard now lives on ``node`` (None: unknown, being moved): forget the cached home."""
+    """The shard now lives on ``node`` (None: unknown, being moved): forget the cached home.
+
+    Messages the region buffered for the shard go to ``node``; with remember entities, a region
+    told that a shard now lives on its own node starts the shard (and its remembered entities)
+    at once, without waiting for a message."""
 
     shard_id: str
     node: str | None
@@ -96,3 +128,17 @@ class HandOffShard(RegionCommand):
 class ShardHandedOff:
     type_name: str
     shard_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetShardStats(RegionCommand):
+    """Ask a region for its entities per shard; it replies :class:`ShardStats`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShardStats:
+    """A region's answer to :class:`GetShardStats`: ``shards[shard_id]`` = running entities."""
+
+    type_name: str
+    node: str
+    shards: dict[str, int]

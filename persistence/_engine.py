@@ -240,7 +240,11 @@ class _Engine:
                     envelope=envelope,
                 )
             )
-        self.items.append(_Rejected(cause, count) if cause is not None else AtomicWrite(records))
+        self.items.append(
+            _Rejected(cause, count)
+            if cause is not None
+            else AtomicWrite(records, self.actor.owner_epoch)
+        )
         if stashing:
             self.stashing_pending += count
             self.phase = _Phase.PERSISTING

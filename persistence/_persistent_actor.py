@@ -58,6 +58,11 @@ class PersistentActor(Actor):
     retention: RetentionPolicy | None = None
     stash_capacity: ClassVar[int] = 100_000
     stash_overflow: ClassVar[Literal["fail", "drop"]] = "fail"
+    owner_epoch: int | None = None
+    """The fencing token every write of this incarnation carries (``AtomicWrite.owner_epoch``),
+    or None for unfenced writes. Cluster sharding sets it from the shard's lease epoch; a write
+    the journal refuses because a newer owner wrote the id (:class:`OwnerEpochFencedError`) is a
+    write failure: the incarnation stops."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -10,8 +10,16 @@ from typing import Any
 
 import pytest
 
-from actorsys import Actor, ActorDeadError, ActorSystem, ActorSystemError, DeadLetter, runtime
-from actorsys.testing import TestProbe
+from actorsys import (
+    Actor,
+    ActorDeadError,
+    ActorSystem,
+    ActorSystemError,
+    AskTimeoutError,
+    DeadLetter,
+    runtime,
+)
+from actorsys.testing import ManualClock, TestProbe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -174,3 +182,71 @@ async def test_a_system_that_never_started_has_no_loop_and_takes_no_tasks() -> N
 
     with pytest.raises(ActorSystemError, match="was never started"):
         runtime.spawn_system_task(system, nothing())
+
+
+class Echo(Actor):
+    """Answers its sender with ("echo", message), or raises for "boom"."""
+
+    def receive(self, message: Any) -> None:
+        if message == "boom":
+            raise ValueError("boom")
+        self.context.sender.tell(("echo", message))
+
+
+async def test_a_remote_ref_hands_tells_to_its_sender_function_and_serves_as_a_sender(
+    system: ActorSystem,
+) -> None:
+    sent: list[tuple[Any, Any]] = []
+    remote = runtime.RemoteRef(system, "n2:/user/client", lambda m, s: sent.append((m, s)))
+    probe = TestProbe(system)
+    remote.tell("hello", probe.ref)
+    assert sent == [("hello", probe.ref)]
+    system.spawn(Echo).tell("hi", remote)
+    await asyncio.sleep(0)
+    await probe.expect_no_message(0.0)
+    assert sent[1] == (("echo", "hi"), None)
+    assert (remote.path, remote.name, remote.is_alive) == ("n2:/user/client", "client", True)
+    assert remote == runtime.RemoteRef(system, "n2:/user/client", sent.append)
+    assert len({remote, runtime.RemoteRef(system, "n2:/user/client", sent.append)}) == 1
+    assert repr(remote) == "RemoteRef(n2:/user/client)"
+    with pytest.raises(ActorSystemError, match="is on another node: its mailbox is not here"):
+        remote.mailbox_stats()
+
+
+async def test_an_ask_to_a_remote_ref_completes_with_the_reply_sent_to_its_reply_address(
+    system: ActorSystem, clock: ManualClock
+) -> None:
+    sent: list[tuple[Any, Any]] = []
+    remote = runtime.RemoteRef(system, "n2:/user/x", lambda m, s: sent.append((m, s)))
+    answer = remote.ask("question", timeout=3.0)
+    [(message, reply_to)] = sent
+    assert message == "question"
+    assert runtime.promise_future(reply_to) is answer
+    reply_to.tell("answer")
+    assert await answer == "answer"
+    late = remote.ask("again", timeout=3.0)
+    await clock.advance(3.0)
+    with pytest.raises(AskTimeoutError) as raised:
+        await late
+    assert str(raised.value) == str(AskTimeoutError("n2:/user/x", 3.0))
+
+
+async def test_a_new_promise_relays_a_reply_or_the_failure_of_an_asked_actor(
+    system: ActorSystem, clock: ManualClock
+) -> None:
+    echo = system.spawn(Echo, "echo")
+    promise, reply = runtime.new_promise(echo, 5.0)
+    echo.tell("ping", promise)
+    assert await reply == ("echo", "ping")
+    promise, failed = runtime.new_promise(echo, 5.0)
+    echo.tell("boom", promise)
+    with pytest.raises(ValueError, match=r"^boom$"):
+        await failed
+    promise, unanswered = runtime.new_promise(echo, 5.0)
+    await clock.advance(5.0)
+    with pytest.raises(AskTimeoutError) as raised:
+        await unanswered
+    assert str(raised.value) == str(AskTimeoutError("/user/echo", 5.0))
+    assert runtime.promise_future(echo) is None
+    with pytest.raises(ValueError, match="ask timeout must be positive, got 0"):
+        runtime.new_promise(echo, 0)

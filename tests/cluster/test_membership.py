@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 import pytest
 
 from actorsys import ActorSystem
-from cluster._cluster import Cluster, ClusterSettings, Member, MemberLeft, MemberUp
+from cluster._cluster import Cluster, Member, MemberLeft, MemberUp
 from cluster._errors import ClusterError
-
-FAST = ClusterSettings(heartbeat_interval=0.3, heartbeat_ttl=1, lease_ttl=2, lease_margin=0.8,
-                       lease_renew_interval=0.3, coordinator_ttl=1)  # fmt: skip
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait (polling) until ``condition()`` holds; fail after ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition never held"
-        await asyncio.sleep(0.02)
+from tests.cluster._support import FAST, eventually
 
 
 def node(url: str, name: str, node_name: str, roles: tuple[str, ...] = ()) -> ActorSystem:
