@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from examples.client.entity import ListRunning
 from examples.client.shell import ClientShell, open_shell
 
 RULE = "use 1 to 32 lowercase ASCII letters, digits, '-' or '_', starting with a letter or digit"
@@ -31,9 +30,7 @@ async def shell(journal_url: str, tmp_path: Path) -> AsyncIterator[ClientShell]:
 
 
 async def running(shell: ClientShell) -> list[str]:
-    ids = await shell.registry.ask(ListRunning(), timeout=5)
-    assert isinstance(ids, list)
-    return ids
+    return await shell.running_here()
 
 
 @pytest.mark.parametrize(
