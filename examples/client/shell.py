@@ -422,9 +422,9 @@ class ClientShell:
     async def shards(self, args: list[str]) -> str:
         stats = await self._stats()
         here = self.sharding.placement.node
-        if not stats.nodes:
-            return "no shards started yet: they start with their clients' first command"
         total = sum(len(shards) for shards in stats.nodes.values())
+        if not total:
+            return "no shards started yet: they start with their clients' first command"
         lines = [f"{total} of {SHARDS} shards started, {stats.entity_count} clients running:"]
         for node in sorted(stats.nodes):
             shards = stats.nodes[node]
