@@ -415,7 +415,7 @@ class ClientShell:
         if self.cluster is None:
             return "1 node: this one (no cluster: run with --cluster NATS_URL to join one)"
         names = [member.node for member in self.cluster.members()]
-        lines = [f"{len(names)} nodes:"]
+        lines = [f"{len(names)} node{'' if len(names) == 1 else 's'}:"]
         lines += [f"  {n} (this node)" if n == self.cluster.node else f"  {n}" for n in names]
         return "\n".join(lines)
 
@@ -501,6 +501,7 @@ async def open_shell(
     *,
     cluster_url: str | None = None,
     node: str | None = None,
+    cluster_name: str = "actorsys",
 ) -> AsyncIterator[ClientShell]:
     """A running system with the clients' sharding and the read side, closed on exit; with
     ``cluster_url``, one node (named ``node``) of the cluster on those NATS servers.
@@ -520,7 +521,9 @@ async def open_shell(
             )
         from cluster._cluster import Cluster  # nats-py: the cluster extra, imported when used
 
-        cluster = Cluster(cluster_url, node=node or default_node_name(), serializer=serializer)
+        cluster = Cluster(
+            cluster_url, node=node or default_node_name(), name=cluster_name, serializer=serializer
+        )
         extensions.append(cluster)
     async with ActorSystem("clients", extensions=extensions) as system:
         journal = persistence.journal
@@ -562,9 +565,12 @@ async def run(
     interactive: bool,
     cluster_url: str | None = None,
     node: str | None = None,
+    cluster_name: str = "actorsys",
 ) -> None:
     """Start the system and serve commands until ``quit`` or end of input."""
-    async with open_shell(journal, snapshots, cluster_url=cluster_url, node=node) as shell:
+    async with open_shell(
+        journal, snapshots, cluster_url=cluster_url, node=node, cluster_name=cluster_name
+    ) as shell:
         lines: LineSource
         if interactive:
             data_dir = _data_dir(journal)
@@ -621,6 +627,11 @@ def main(argv: list[str] | None = None) -> int:
         "--node", help="this node's name in the cluster (default: host name and process id)"
     )
     parser.add_argument(
+        "--cluster-name",
+        default="actorsys",
+        help="the cluster's name on NATS (default: actorsys); nodes of one cluster share it",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="log on stderr, with tracebacks"
     )
     args = parser.parse_args(argv)
@@ -632,7 +643,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="backslashreplace")  # any name prints, whatever the locale
     interactive = sys.stdin is not None and sys.stdin.isatty()
     try:
-        actorsys.run(run(args.journal, snapshots, interactive, args.cluster, args.node))
+        actorsys.run(
+            run(args.journal, snapshots, interactive, args.cluster, args.node, args.cluster_name)
+        )
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
