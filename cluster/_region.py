@@ -427,20 +427,21 @@ class ShardRegion(Actor):
         del self._leases[shard_id]
         self._homes.pop(shard_id, None)
         self._log.warning("shard_lease_lost", shard_id=shard_id)
-        shard = self._shards.get(shard_id)
-        if shard is not None:
-            self._pending.setdefault(shard_id, _Pending(_State.STOPPING)).state = _State.STOPPING
-            self.context.stop(shard)
-            return
-        pending = self._pending.get(shard_id)
-        if pending is not None and pending.state is _State.RELEASING:
-            return  # already given up; _Released follows
+        self._shards.pop(shard_id, None)
+        # Running, or stopping its entities for a hand-off: either way, stop it now.
+        live = [ref for ref, running in self._shard_ids.items() if running == shard_id]
+        if live:
+            pending = self._pending.setdefault(shard_id, _Pending(_State.STOPPING))
+            pending.state = _State.STOPPING
+            for shard in live:
+                self.context.stop(shard)
 
     def _on_terminated(self, message: Terminated) -> None:
         shard_id = self._shard_ids.pop(message.ref, None)
         if shard_id is None:
             return
-        del self._shards[shard_id]
+        if self._shards.get(shard_id) == message.ref:
+            del self._shards[shard_id]
         pending = self._pending.get(shard_id)
         if pending is None:
             pending = self._pending[shard_id] = _Pending(_State.RELEASING)
@@ -476,6 +477,7 @@ class ShardRegion(Actor):
         pending = self._pending.get(shard_id)
         if pending is None:
             # The shard stopped on its own: buffer until its Terminated is handled.
+            self._shards.pop(shard_id, None)
             pending = self._pending[shard_id] = _Pending(_State.RELEASING)
         pending.mail.extendleft(reversed(message.envelopes))
         self._buffered += len(message.envelopes)
@@ -507,6 +509,7 @@ class ShardRegion(Actor):
         pending = self._pending.get(shard_id)
         if shard is not None:
             if pending is None:
+                del self._shards[shard_id]  # from now on its messages wait in the buffer
                 pending = self._pending[shard_id] = _Pending(_State.RELEASING)
                 self._log.debug("shard_hand_off", shard_id=shard_id)
                 shard.tell(HAND_OFF)

@@ -135,6 +135,11 @@ class ShardLogic:
     def _deliver(self, entity_id: str, payload: Any, original: Any) -> None:
         sender = runtime.current_envelope(self.context)[1]
         ref = self._entities.get(entity_id)
+        if ref is not None and not ref.is_alive:
+            # It stopped by itself (or failed past its supervisor) and its Terminated is still
+            # on the way: forget it now, so that this message starts a new incarnation.
+            self._entity_terminated(ref)
+            ref = None
         if ref is not None:
             ref.tell(payload, sender)
         elif (held := self._passivating.get(entity_id)) is not None:
