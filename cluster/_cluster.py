@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from actorsys import ActorSystem, Extension
+from actorsys import ActorSystem
 from cluster._errors import ClusterError
 from cluster._log import log
 from cluster._membership import Member, MemberEvent, MemberLeft, MemberUp
 from cluster._nats import redact_url
+from cluster._placement import PlacementProvider
 from persistence.serialization import Serializer, default_serializer
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ def _check_name(kind: str, value: str) -> None:
         )
 
 
-class Cluster(Extension):
+class Cluster(PlacementProvider):
     """An :class:`~actorsys.ActorSystem` extension: this process is node ``node`` of cluster
     ``name`` on the NATS servers ``servers`` (a URL, a comma-separated list or a sequence)."""
 

@@ -29,7 +29,7 @@ from typing import Protocol
 
 from actorsys import Cancellable, Clock
 from cluster._log import log
-from cluster._nats import CasFailedError
+from cluster._nats import CasFailedError, check_cancelled
 from cluster._placement import ShardUnavailableError
 
 
@@ -162,12 +162,14 @@ class Leases:
                 lease.key, self._value, last=lease.revision, ttl=self._ttl
             )
         except CasFailedError:
+            check_cancelled()
             if lease.active:
                 self._lose(lease, "renewal_refused")
             return
         except asyncio.CancelledError:
             raise
         except Exception as error:  # NATS unreachable: try again; the deadline decides
+            check_cancelled()
             if lease.active:
                 log.warning(
                     "lease_renewal_failed",

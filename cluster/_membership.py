@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from cluster._errors import ClusterError
 from cluster._log import log
-from cluster._nats import Bucket, CasFailedError, Change, watch
+from cluster._nats import Bucket, CasFailedError, Change, check_cancelled, watch
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +121,7 @@ class Membership:
                 )
                 break
             except CasFailedError:
+                check_cancelled()
                 if time.monotonic() > deadline:
                     raise ClusterError(
                         f"cannot join as node {self.node!r}: a live node of that name is in the "
@@ -128,8 +129,14 @@ class Membership:
                     ) from None
                 await asyncio.sleep(min(self._interval, 0.5))
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._tasks.append(asyncio.create_task(watch(self._bucket, self._changed, ready)))
-        self._tasks.append(asyncio.create_task(self._heartbeat()))
+        self._tasks.append(
+            asyncio.create_task(
+                watch(self._bucket, self._changed, ready), name=f"cluster-{self.node}-members-watch"
+            )
+        )
+        self._tasks.append(
+            asyncio.create_task(self._heartbeat(), name=f"cluster-{self.node}-heartbeat")
+        )
         await ready
 
     async def leave(self) -> None:
@@ -158,6 +165,7 @@ class Membership:
                     self.node, self._me.encode(), last=self._revision, ttl=self._ttl
                 )
             except CasFailedError:
+                check_cancelled()
                 # The key expired (this process was frozen or cut off longer than the TTL), or
                 # someone took the name: join again if the name is free.
                 try:
@@ -166,10 +174,13 @@ class Membership:
                     )
                     log.warning("member_rejoined", node=self.node)
                 except CasFailedError:
+                    check_cancelled()
                     log.error("member_name_taken", node=self.node)
                 except Exception as error:
+                    check_cancelled()
                     log.warning("heartbeat_failed", node=self.node, error=repr(error))
             except Exception as error:  # NATS unreachable: the TTL decides
+                check_cancelled()
                 log.warning("heartbeat_failed", node=self.node, error=repr(error))
 
     def _changed(self, change: Change) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "Bucket",
     "CasFailedError",
     "Redactor",
+    "check_cancelled",
     "connect",
     "redact_url",
 ]
@@ -52,6 +53,17 @@ _KV_OPERATION = "KV-Operation"
 _WRONG_LAST_SEQUENCE = (10071, 10164)  # JSStreamWrongLastSequenceErrF / ...ConstantErr
 _MASK = "***"
 _USERINFO = re.compile(r"(?P<scheme>[a-z]+://)(?P<userinfo>[^@/\s]+)@", re.IGNORECASE)
+
+
+def check_cancelled() -> None:
+    """Raise CancelledError if the current task was asked to stop.
+
+    nats-py's requests can turn a cancellation into another error (a timeout, a failed
+    compare-and-set): a loop that goes on after an error calls this first, or it would never stop.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class CasFailedError(ClusterError):
@@ -119,11 +131,14 @@ async def connect(
     """Connect to NATS; raise :class:`ClusterError` (secrets redacted) if no server answers."""
     redactor = Redactor(_secrets(servers, settings))
     shown = [redact_url(url) for url in servers]
+    clients: list[Client] = []
 
     async def on_error(error: Exception) -> None:
         log.warning("nats_error", node=name, servers=shown, error=redactor(repr(error)))
 
     async def disconnected() -> None:
+        if clients and clients[0].is_closed:
+            return  # closed on purpose
         log.warning("nats_disconnected", node=name, servers=shown)
         if on_disconnected is not None:
             await on_disconnected()
@@ -156,6 +171,7 @@ async def connect(
         options["tls"] = tls
     try:
         client = await nats.connect(**options)
+        clients.append(client)
     except (TimeoutError, OSError, nats.errors.Error) as error:
         raise ClusterError(
             f"cannot connect node {name!r} to NATS at {', '.join(shown)}: "
