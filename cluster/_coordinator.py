@@ -6,7 +6,8 @@ requests on ``actorsys.<name>.coordinator`` (JSON request-reply):
 
 - ``{"op": "home", "type": T, "shard": S, "node": N}`` → ``{"node": owner}``: a shard gets a home
   on its first request, the live node hosting ``T`` with the fewest of ``T``'s shards (ties by
-  name); the requester counts as hosting ``T``. The decision is written by compare-and-set to
+  name); the requester ``N`` counts as hosting ``T`` (``N`` is null from a node that only
+  routes ``T``: it lacks the type's role). The decision is written by compare-and-set to
   the key ``<T>.<S>`` (value ``{"node": owner}``), where every node's watcher reads it.
 - ``{"op": "leaving", "node": N}`` → ``{"ok": true}`` once every shard of ``N`` was handed off
   and given a new home (graceful leave).
@@ -176,7 +177,7 @@ class Coordinator:
             with contextlib.suppress(Exception):
                 await msg.respond(json.dumps(answer).encode())
 
-    async def home(self, type_name: str, shard_id: str, requester: str) -> str:
+    async def home(self, type_name: str, shard_id: str, requester: str | None) -> str:
         """The shard's home, allocating it (least shards first) if it has none or a dead one."""
         key = (type_name, shard_id)
         moving = self._moving.get(key)

@@ -71,6 +71,8 @@ class NatsPlacement:
         self._name = cluster.name
         self._nc: Client | None = None
         self._regions: dict[str, ActorRef] = {}
+        self._hosted: set[str] = set()
+        """Types whose shards this node hosts (it has their role): announced in membership."""
         self._homes: dict[tuple[str, str], str] = {}
         self._moving_out: set[tuple[str, str]] = set()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -309,21 +311,26 @@ class NatsPlacement:
 
     # -- Placement ------------------------------------------------------------------------------
 
-    def register_region(self, type_name: str, region: ActorRef) -> None:
+    def register_region(self, type_name: str, region: ActorRef, *, role: str | None = None) -> None:
         self._regions[type_name] = region
-        self.membership.host_types(tuple(self._regions))
+        if role is None or role in self.cluster.roles:
+            self._hosted.add(type_name)
+        self.membership.host_types(tuple(self._hosted))
 
     def unregister_region(self, type_name: str) -> None:
+        self._hosted.discard(type_name)
         if self._regions.pop(type_name, None) is not None and not self._left:
-            self.membership.host_types(tuple(self._regions))
+            self.membership.host_types(tuple(self._hosted))
 
     def cached_home(self, type_name: str, shard_id: str) -> str | None:
         key = (type_name, shard_id)
         return None if key in self._moving_out else self._homes.get(key)
 
     async def home_of(self, type_name: str, shard_id: str) -> str:
+        # a node that only routes the type (it lacks the role) asks without counting as a host
+        requester = self.node if type_name in self._hosted else None
         answer = await self._ask_coordinator(
-            {"op": "home", "type": type_name, "shard": shard_id, "node": self.node}, True
+            {"op": "home", "type": type_name, "shard": shard_id, "node": requester}, True
         )
         node: str = answer["node"]
         key = (type_name, shard_id)
@@ -343,6 +350,13 @@ class NatsPlacement:
 
     def send(self, node: str, type_name: str, message: Any, sender: ActorRef | None) -> None:
         self.transport.deliver(node, type_name, message, sender)
+
+    def check_sendable(self, message: Any) -> None:
+        """Raise the serializer's error naming ``message``'s type if it is not registered (what
+        :class:`~cluster.EntityRef` checks at ``tell``, before anything is routed)."""
+        serializer = self.cluster.serializer
+        if not serializer.is_registered(message.__class__):
+            serializer.encode(message)  # raises SerializationError, naming the type
 
     async def cluster_stats(
         self,

@@ -24,7 +24,7 @@ class LocalPlacement:
     def node(self) -> str:
         return LOCAL_NODE
 
-    def register_region(self, type_name: str, region: ActorRef) -> None:
+    def register_region(self, type_name: str, region: ActorRef, *, role: str | None = None) -> None:
         self._regions[type_name] = region
 
     def unregister_region(self, type_name: str) -> None:

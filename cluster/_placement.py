@@ -34,9 +34,10 @@ class Placement(Protocol):
         """This node's name."""
         ...
 
-    def register_region(self, type_name: str, region: ActorRef) -> None:
+    def register_region(self, type_name: str, region: ActorRef, *, role: str | None = None) -> None:
         """Messages for ``type_name`` arriving from other nodes, and region commands, go to
-        ``region`` from now on."""
+        ``region`` from now on. This node hosts shards of the type only if it has ``role``
+        (``ShardingSettings.role``; None: every node); without it, the region only routes."""
         ...
 
     def unregister_region(self, type_name: str) -> None: ...

@@ -26,20 +26,33 @@ class EntityRef:
     """A handle to one entity (``sharding.entity_ref(type_name, entity_id)``): messages go
     through its type's region, wrapped in :class:`ShardingEnvelope`."""
 
-    __slots__ = ("_region", "entity_id", "type_name")
+    __slots__ = ("_check", "_region", "entity_id", "type_name")
 
-    def __init__(self, region: ActorRef, type_name: str, entity_id: str) -> None:
+    def __init__(
+        self,
+        region: ActorRef,
+        type_name: str,
+        entity_id: str,
+        check: Callable[[Any], None] | None = None,
+    ) -> None:
         self._region = region
         self.type_name = type_name
         self.entity_id = entity_id
+        self._check = check
 
     def tell(self, message: Any, sender: ActorRef | None = None) -> None:
-        """Send ``message`` to the entity (started on demand) without waiting."""
+        """Send ``message`` to the entity (started on demand) without waiting. On a cluster, a
+        message whose type the cluster's serializer does not know raises
+        :class:`~persistence.SerializationError` naming it, and nothing is sent."""
+        if self._check is not None:
+            self._check(message)
         self._region.tell(ShardingEnvelope(self.entity_id, message), sender)
 
     def ask(self, message: Any, timeout: float = 5.0) -> asyncio.Future[Any]:
         """Send ``message`` and return an awaitable for the entity's first reply (as
         :meth:`actorsys.ActorRef.ask`: :class:`~actorsys.AskTimeoutError` after ``timeout``)."""
+        if self._check is not None:
+            self._check(message)
         return self._region.ask(ShardingEnvelope(self.entity_id, message), timeout)
 
     def __eq__(self, other: object) -> bool:
@@ -142,7 +155,7 @@ class ClusterSharding:
         placement = self.placement
         spec = ShardSpec(type_name, entity_factory, settings, extractor)
         region = self._system.spawn(lambda: ShardRegion(spec, placement), f"sharding-{type_name}")
-        placement.register_region(type_name, region)
+        placement.register_region(type_name, region, role=settings.role)
         self._regions[type_name] = region
         return region
 
@@ -161,7 +174,9 @@ class ClusterSharding:
         """A ref to the entity ``entity_id`` of ``type_name`` (started on its first message)."""
         if not isinstance(entity_id, str) or not entity_id:
             raise ShardingConfigError(f"an entity id is a non-empty str, got {entity_id!r}")
-        return EntityRef(self.region(type_name), type_name, entity_id)
+        # a placement that sends across nodes can refuse a message it cannot encode at once
+        check = getattr(self.placement, "check_sendable", None)
+        return EntityRef(self.region(type_name), type_name, entity_id, check)
 
     async def region_state(
         self,

@@ -90,7 +90,7 @@ class ScriptedPlacement:
     lost: dict[str, Callable[[], None]] = field(default_factory=dict)
     regions: dict[str, ActorRef] = field(default_factory=dict)
 
-    def register_region(self, type_name: str, region: ActorRef) -> None:
+    def register_region(self, type_name: str, region: ActorRef, *, role: str | None = None) -> None:
         self.regions[type_name] = region
 
     def unregister_region(self, type_name: str) -> None:
