@@ -1,7 +1,8 @@
 """``python -m cluster status NATS_URL``: a cluster as its NATS buckets and its nodes see it.
 
 It reads the members (``<name>-members``), the coordinator's allocations (``<name>-shards``)
-and the leases (``<name>-leases``), and asks every member for the entities it runs per shard.
+and the leases (``<name>-leases``), and asks every member hosting an entity type for its
+entities per shard (the ``stats`` control request of :mod:`cluster._distributed`).
 Nothing is written: status is read-only and safe to run against a live cluster. Reads are
 routing hints (a follower may lag), which is fine for a picture of the cluster. Secrets in the
 URL never appear in the output or in errors.
@@ -17,11 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cluster._cluster import ClusterSettings
+from cluster._coordinator import COORDINATOR_KEY, parse_shard_key
+from cluster._distributed import control_subject
 from cluster._errors import ClusterError
 from cluster._membership import Member
 from cluster._nats import Bucket, Redactor, _secrets, _tls_context, redact_url
-
-COORDINATOR_KEY = "coordinator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,22 +71,13 @@ async def _lookup(js: Any, bucket: str) -> Bucket | None:
 
 
 def _json_node(value: bytes) -> str | None:
-    """The node a shards or leases value names (JSON ``{"node": ...}`` or the bare name)."""
+    """The node an allocation, lease or coordinator value names (JSON ``{"node": ...}``)."""
     try:
         decoded = json.loads(value)
     except ValueError:
-        return value.decode(errors="replace") or None
-    if isinstance(decoded, dict):
-        node = decoded.get("node")
-        return None if node is None else str(node)
-    if isinstance(decoded, str):
-        return decoded
-    return None
-
-
-def _split_key(key: str) -> tuple[str, str] | None:
-    type_name, dot, shard_id = key.rpartition(".")
-    return (type_name, shard_id) if dot else None
+        return None
+    node = decoded.get("node") if isinstance(decoded, dict) else None
+    return None if node is None else str(node)
 
 
 async def read_status(
@@ -94,7 +86,7 @@ async def read_status(
     name: str = "actorsys",
     settings: ClusterSettings | None = None,
     type_name: str | None = None,
-    timeout: float = 5.0,
+    timeout: float = 5.0,  # noqa: ASYNC109 - the connect and NATS request timeout
 ) -> ClusterStatus:
     """Read the cluster ``name`` from the NATS servers ``servers``.
 
@@ -139,7 +131,7 @@ async def read_status(
         ) from None
     try:
         async with asyncio.timeout(timeout):
-            return await _read(nc, name, shown, type_name, timeout)
+            return await _read(nc, name, shown, type_name, timeout / 2)
     except TimeoutError:
         raise ClusterError(
             f"NATS at {', '.join(shown)} did not answer within {timeout} s"
@@ -149,7 +141,7 @@ async def read_status(
 
 
 async def _read(
-    nc: Any, name: str, shown: tuple[str, ...], type_name: str | None, timeout: float
+    nc: Any, name: str, shown: tuple[str, ...], type_name: str | None, wait: float
 ) -> ClusterStatus:
     js = nc.jetstream()
     members_bucket = await _lookup(js, f"{name}-members")
@@ -169,15 +161,16 @@ async def _read(
         for key, (value, _) in (await shards_bucket.entries()).items():
             if key == COORDINATOR_KEY:
                 coordinator = _json_node(value)
-            elif (split := _split_key(key)) is not None:
+            elif (split := parse_shard_key(key)) is not None:
                 allocations[split] = _json_node(value)
     leases: dict[tuple[str, str], str | None] = {}
     leases_bucket = await _lookup(js, f"{name}-leases")
     if leases_bucket is not None:
         for key, (value, _) in (await leases_bucket.entries()).items():
-            if (split := _split_key(key)) is not None:
+            if (split := parse_shard_key(key)) is not None:
                 leases[split] = _json_node(value)
-    entities, unanswered = await _entities(nc, name, members, timeout)
+    types = {key[0] for key in (*allocations, *leases)} | {t for m in members for t in m.types}
+    entities, unanswered = await _entities(nc, name, members, types, wait)
     keys = sorted(
         {*allocations, *leases},
         key=lambda k: (k[0], int(k[1]) if k[1].isdigit() else k[1]),
@@ -197,24 +190,33 @@ async def _read(
 
 
 async def _entities(
-    nc: Any, name: str, members: tuple[Member, ...], timeout: float
+    nc: Any, name: str, members: tuple[Member, ...], types: set[str], wait: float
 ) -> tuple[dict[tuple[str, str], int], tuple[str, ...]]:
-    """Entities per shard, as each member reports them (see the placement's stats request)."""
-    from cluster._distributed import request_region_stats
+    """Entities per shard, as each member hosting a type reports them; the members that did
+    not answer."""
+    asked = [(m.node, t) for m in members for t in sorted(types) if t in m.types]
 
+    async def stats(node: str, type_name: str) -> dict[str, int]:
+        request = json.dumps({"op": "stats", "type": type_name}).encode()
+        reply = await nc.request(control_subject(name, node), request, timeout=wait)
+        answer = json.loads(reply.data)
+        shards = answer.get("shards") if isinstance(answer, dict) else None
+        if not isinstance(shards, dict):
+            raise ClusterError(f"node {node!r} answered {answer!r}")
+        return {str(shard): int(count) for shard, count in shards.items()}
+
+    answers = await asyncio.gather(
+        *(stats(node, type_name) for node, type_name in asked), return_exceptions=True
+    )
     found: dict[tuple[str, str], int] = {}
     unanswered: list[str] = []
-    answers = await asyncio.gather(
-        *(request_region_stats(nc, name, member.node, timeout=timeout) for member in members),
-        return_exceptions=True,
-    )
-    for member, answer in zip(members, answers, strict=True):
+    for (node, type_name), answer in zip(asked, answers, strict=True):
         if isinstance(answer, BaseException):
-            unanswered.append(member.node)
+            if node not in unanswered:
+                unanswered.append(node)
             continue
-        for type_name, shards in answer.items():
-            for shard_id, count in shards.items():
-                found[(type_name, shard_id)] = count
+        for shard_id, count in answer.items():
+            found[(type_name, shard_id)] = count
     return found, tuple(unanswered)
 
 

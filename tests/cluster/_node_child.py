@@ -72,6 +72,15 @@ class Values:
     incarnation: str
 
 
+class Stop:
+    """The shard's stop message (hand-off, passivation): handled in turn, after the commands
+    stashed while a persist was in flight (a ``PoisonPill`` would stop the entity before them,
+    and their asks would fail; Akka's advice for persistent entities)."""
+
+
+STOP = Stop()
+
+
 @dataclass(frozen=True, slots=True)
 class NotRegistered:
     """A message type the cluster's serializer does not know."""
@@ -135,6 +144,8 @@ class Ledger(PersistentActor):
                 self.persist(event, stored)
             case GetValues():
                 sender.tell(Values(list(self.values), self.node, self.incarnation))
+            case Stop():
+                self.context.stop(self.context.self)
             case _:
                 self.unhandled(command)
 
@@ -293,11 +304,15 @@ async def main(args: argparse.Namespace) -> None:
             TYPE_NAME,
             Ledger,
             settings=ShardingSettings(
-                number_of_shards=args.shards, role=ROLE, **json.loads(args.sharding)
+                number_of_shards=args.shards,
+                role=ROLE,
+                stop_message=STOP,
+                **json.loads(args.sharding),
             ),
         )
         emit("ready", node=args.node)
         await _serve(Node(system, sharding, cluster), stop)
+        await cluster.leave()  # hand every shard off while the regions still run
     emit("left", node=args.node)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cluster._status import read_status
 from persistence.journal import PostgresJournal
 from tests.cluster._node_child import ROLE, Appended, persistence_id_of, serializer
 
@@ -256,10 +257,15 @@ class Nodes:
             if e["event"] == kind and all(e.get(k) == v for k, v in match.items())
         ]
 
-    def shards_per_node(self, via: Node) -> dict[str, int]:
-        """How many shards each hosting node owns, as ``via`` sees the cluster."""
-        stats = via.request("cluster_stats")
-        return shard_counts(stats)
+    def allocations(self) -> dict[str, int]:
+        """Shards per node as the coordinator allocated them (read from NATS by
+        ``python -m cluster status``'s reader): started or not."""
+        status = asyncio.run(read_status([self.nats_url], name=self.name, type_name="Ledger"))
+        counts: dict[str, int] = {}
+        for shard in status.shards:
+            if shard.allocated_to is not None:
+                counts[shard.allocated_to] = counts.get(shard.allocated_to, 0) + 1
+        return counts
 
     def wait_until(
         self, check: Callable[[], bool], timeout: float, what: str, every: float = 0.1
