@@ -58,6 +58,22 @@ class Appended:
     sequence_nr: int
 
 
+@serializer.type("AppendLater")
+@dataclass(frozen=True, slots=True)
+class AppendLater:
+    """Append ``value`` after ``delay`` seconds (a timer of the entity); answered at once."""
+
+    value: int
+    delay: float
+
+
+@serializer.type("Scheduled")
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    node: str
+    incarnation: str
+
+
 @serializer.type("GetValues")
 @dataclass(frozen=True, slots=True)
 class GetValues:
@@ -142,6 +158,9 @@ class Ledger(PersistentActor):
                     sender.tell(event)
 
                 self.persist(event, stored)
+            case AppendLater(value=value, delay=delay):
+                self.context.timers.start_single_timer("later", Append(value), delay)
+                sender.tell(Scheduled(self.node, self.incarnation))
             case GetValues():
                 sender.tell(Values(list(self.values), self.node, self.incarnation))
             case Stop():
@@ -170,6 +189,8 @@ def _describe(value: Any) -> Any:
         return {"value": value.value, "node": value.node, "incarnation": value.incarnation}
     if isinstance(value, Values):
         return {"values": value.values, "node": value.node, "incarnation": value.incarnation}
+    if isinstance(value, Scheduled):
+        return {"node": value.node, "incarnation": value.incarnation}
     return value
 
 
@@ -209,6 +230,9 @@ class Node:
         if op == "tell":
             ref.tell(Append(int(request["value"])), self.collector)
             return None
+        if op == "append_later":
+            message = AppendLater(int(request["value"]), float(request["delay"]))
+            return _describe(await ref.ask(message, timeout=request.get("timeout", 5)))
         if op == "tell_unregistered":
             ref.tell(NotRegistered(1))
             return None
