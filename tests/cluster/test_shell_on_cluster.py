@@ -4,6 +4,7 @@ it runs; ``nodes`` and ``shards`` show the cluster; a node that quits hands its 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import subprocess
@@ -39,12 +40,14 @@ class ShellNode:
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
         self.lines: Queue[str | None] = Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
         for raw in self.process.stdout:
             self.lines.put(raw.decode().rstrip("\n"))
+        self.process.stdout.close()
         self.lines.put(None)
 
     def run(self, command: str, wait: float = 60.0) -> list[str]:
@@ -70,9 +73,14 @@ class ShellNode:
         return self.process.wait(timeout=60)
 
     def kill(self) -> None:
+        """Cleanup: SIGKILL if still running, then close the pipes."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        assert self.process.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self.process.stdin.close()
+        self.reader.join(timeout=10)
 
 
 async def _create_database(admin: str) -> str:
