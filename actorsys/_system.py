@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from actorsys._actor import Actor
@@ -92,6 +92,7 @@ class ActorSystem:
         self._shutdown_task: asyncio.Task[None] | None = None
         self._terminated: asyncio.Future[None] | None = None
         self._system_tasks: set[asyncio.Task[Any]] = set()
+        self._before_stop: list[Callable[[], Awaitable[None]]] = []  # actorsys.runtime
         self._dead_letter_count = 0
         self._dead_letter_window = 0.0
         self._dead_letters_suppressed = 0
@@ -163,6 +164,11 @@ class ActorSystem:
         await asyncio.shield(self._shutdown_task)
 
     async def _shutdown(self) -> None:
+        for hook in self._before_stop:  # while actors still run (a cluster's graceful leave)
+            try:
+                await hook()
+            except Exception as error:
+                self.log.error("before_stop_hook_failed", hook=repr(hook), error=repr(error))
         self._state = "stopping"
         guardian = self._guardian
         assert guardian is not None

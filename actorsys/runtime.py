@@ -14,7 +14,7 @@ An *envelope* is ``(message, sender)``: what a mailbox holds and what ``context.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from actorsys._context import ActorContext
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Envelope",
     "RemoteRef",
+    "before_stop",
     "current_envelope",
     "event_loop",
     "fail_ask",
@@ -161,6 +162,13 @@ class RemoteRef(ActorRef):
 
     def __repr__(self) -> str:
         return f"RemoteRef({self._remote_path})"
+
+
+def before_stop(system: ActorSystem, hook: Callable[[], Awaitable[None]]) -> None:
+    """Run ``hook()`` when shutdown begins, before any actor is stopped (in registration order;
+    its failure is logged). For a library whose clean exit needs the actors still running (a
+    cluster node handing its shards off)."""
+    system._before_stop.append(hook)
 
 
 def stop_for(context: ActorContext, cause: BaseException) -> None:

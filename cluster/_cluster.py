@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from actorsys import ActorSystem
+from actorsys import ActorSystem, runtime
 from cluster._errors import ClusterError
 from cluster._log import log
 from cluster._membership import Member, MemberEvent, MemberLeft, MemberUp
@@ -181,6 +181,7 @@ class Cluster(PlacementProvider):
         placement = NatsPlacement(self, system)
         await placement.start()
         self._placement = placement
+        runtime.before_stop(system, self.leave)  # hand shards off while the regions still run
         log.info(
             "cluster_node_started",
             node=self.node,

@@ -79,6 +79,7 @@ class NatsPlacement:
         self._handlers: set[asyncio.Task[Any]] = set()
         self._coordinator: Coordinator | None = None
         self._coordinator_lost = asyncio.Event()
+        self._homes_changed = asyncio.Event()
         self._left = False
         self.membership: Membership = None  # type: ignore[assignment]  # set by start()
         self.leases: Leases = None  # type: ignore[assignment]
@@ -165,6 +166,14 @@ class NatsPlacement:
                 await self._ask_coordinator({"op": "leaving", "node": self.node}, attempts=True)
             except Exception as error:
                 log.warning("cluster_hand_off_failed", node=self.node, error=repr(error))
+        # The others learn the new homes from the same watch: wait (briefly) until this node saw
+        # every shard it owned go elsewhere, so that few messages still come here.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.request_timeout
+        while self.node in self._homes.values() and loop.time() < deadline:
+            self._homes_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._homes_changed.wait(), deadline - loop.time())
         await self.transport.flush()
         for task in self._tasks:
             task.cancel()
@@ -301,6 +310,7 @@ class NatsPlacement:
             with contextlib.suppress(ValueError, TypeError, KeyError):
                 node = json.loads(change.value)["node"]
         self._moving_out.discard(shard)
+        self._homes_changed.set()
         previous = self._homes.pop(shard, None) if node is None else self._homes.get(shard)
         if node is not None:
             self._homes[shard] = node

@@ -16,6 +16,7 @@ seconds, at least 1 (the server's granularity).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -132,8 +133,12 @@ async def connect(
     redactor = Redactor(_secrets(servers, settings))
     shown = [redact_url(url) for url in servers]
     clients: list[Client] = []
+    errors: list[Exception] = []
 
     async def on_error(error: Exception) -> None:
+        if not clients:  # the first connection: its last error is raised
+            errors[:] = [error]
+            return
         log.warning("nats_error", node=name, servers=shown, error=redactor(repr(error)))
 
     async def disconnected() -> None:
@@ -169,13 +174,19 @@ async def connect(
     tls = _tls_context(settings)
     if tls is not None:
         options["tls"] = tls
+    client = Client()
     try:
-        client = await nats.connect(**options)
+        # nats-py retries a refused first connection (wrong credentials too) as long as it may
+        # reconnect: bound the first connection by the connect timeout, with the last error.
+        await asyncio.wait_for(client.connect(**options), settings.connect_timeout)
         clients.append(client)
     except (TimeoutError, OSError, nats.errors.Error) as error:
+        with contextlib.suppress(Exception):
+            await client.close()
+        cause = errors[-1] if errors else error
         raise ClusterError(
             f"cannot connect node {name!r} to NATS at {', '.join(shown)}: "
-            f"{redactor(str(error) or repr(error))}; check that the server runs and that the "
+            f"{redactor(str(cause) or repr(cause))}; check that the server runs and that the "
             "credentials and TLS settings are right"
         ) from None
     return client, redactor

@@ -250,3 +250,23 @@ async def test_a_new_promise_relays_a_reply_or_the_failure_of_an_asked_actor(
     assert runtime.promise_future(echo) is None
     with pytest.raises(ValueError, match="ask timeout must be positive, got 0"):
         runtime.new_promise(echo, 0)
+
+
+async def test_before_stop_hooks_run_when_shutdown_begins_while_the_actors_still_run(
+    clock: ManualClock,
+) -> None:
+    seen: list[object] = []
+    system = await ActorSystem("hooks", clock=clock).start()
+    echo = system.spawn(Echo, "echo")
+
+    async def hook() -> None:
+        seen.append(await echo.ask("still here"))
+
+    async def failing() -> None:
+        raise RuntimeError("hook failed")
+
+    runtime.before_stop(system, failing)
+    runtime.before_stop(system, hook)
+    await system.shutdown()
+    assert seen == [("echo", "still here")]
+    assert not echo.is_alive

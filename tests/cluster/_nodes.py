@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,9 @@ from persistence.serialization import Serializer
 from tests.cluster._support import FAST
 
 serializer = Serializer()
+
+DELIVERED: collections.Counter[str] = collections.Counter()
+"""The amounts every counter entity received, all incarnations and nodes together."""
 
 
 @serializer.type("test.Add")
@@ -57,6 +61,7 @@ class Counter(Actor):
     def receive(self, message: Any) -> None:
         if isinstance(message, Add):
             self.total += message.amount
+            DELIVERED[self.entity_id] += message.amount
         elif isinstance(message, Get):
             self.context.sender.tell(Total(self.entity_id, self.node, self.total))
         elif isinstance(message, Fail):
