@@ -336,7 +336,6 @@ async def main(args: argparse.Namespace) -> None:
         )
         emit("ready", node=args.node)
         await _serve(Node(system, sharding, cluster), stop)
-        await cluster.leave()  # hand every shard off while the regions still run
     emit("left", node=args.node)
 
 
