@@ -101,6 +101,17 @@ class SimulatedCrash(Exception):
     pass
 
 
+class StopClient:
+    """How the shard stops a client (hand-off, idle passivation): taken in turn, after the
+    commands that wait for a persist to finish (a ``PoisonPill`` would stop the client before
+    them, and their asks would fail)."""
+
+    __slots__ = ()
+
+
+STOP_CLIENT = StopClient()
+
+
 @serializer.type("PassivateClient")
 @dataclass(frozen=True, slots=True)
 class PassivateClient:
@@ -182,8 +193,10 @@ class ClientActor(PersistentActor):
             case Crash(reason=reason):
                 raise SimulatedCrash(reason)
             case PassivateClient():
-                self.context.parent.tell(Passivate(), self.context.self)
+                self.context.parent.tell(Passivate(STOP_CLIENT), self.context.self)
                 sender.tell(Passivating(self.was_running))
+            case StopClient():
+                self.context.stop(self.context.self)
             case _ if hasattr(command, "client_id"):
                 self._handle(command, sender)
             case _:

@@ -49,6 +49,7 @@ from examples.client.domain import (
 )
 from examples.client.entity import (
     CLIENT_TYPE,
+    STOP_CLIENT,
     Accepted,
     ClientActor,
     ClientStatus,
@@ -153,7 +154,9 @@ class ClientShell:
         self.cluster = cluster
         self.sharding = ClusterSharding(system)
         self.sharding.start(
-            CLIENT_TYPE, ClientActor, settings=ShardingSettings(number_of_shards=SHARDS)
+            CLIENT_TYPE,
+            ClientActor,
+            settings=ShardingSettings(number_of_shards=SHARDS, stop_message=STOP_CLIENT),
         )
         self.dead_letters = 0
         system.event_stream.subscribe(self._count_dead_letter, DeadLetter)
