@@ -26,6 +26,17 @@ def test_first_messages_allocate_shards_to_the_nodes_with_the_fewest(nodes: Node
     ]
 
 
+def test_shards_first_asked_for_all_at_once_are_still_spread_least_shards_first(
+    nodes: Nodes,
+) -> None:
+    nodes.start("n1", "n2", "n3")
+    driver = nodes.driver()
+    driver.send("load", entities=one_id_per_shard(), count=1, timeout=10.0)
+    nodes.log.wait_for(lambda e: e["event"] == "load_done", 60, "the first asks")
+    assert nodes.events("failed") == []
+    assert nodes.allocations() == {"n1": 10, "n2": 10, "n3": 10}
+
+
 def test_after_the_first_message_an_entity_is_reached_without_the_coordinator(
     nodes: Nodes, nats_server: NatsServer
 ) -> None:
