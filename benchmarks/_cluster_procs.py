@@ -85,13 +85,21 @@ class Child:
             self.signal(signal.SIGKILL)
             await self.process.wait()
 
+    async def kill(self) -> None:
+        """SIGKILL, waited for."""
+        self.signal(signal.SIGKILL)
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        await self.process.wait()
+
 
 @contextlib.asynccontextmanager
 async def children(
-    specs: Sequence[tuple[str, str, Sequence[str]]], within: float = 60.0
+    specs: Sequence[tuple[str, str, Sequence[str]]], within: float = 60.0, graceful: bool = True
 ) -> AsyncIterator[list[Child]]:
-    """Start every ``(name, module, args)`` child, wait until all are ready, stop them all on
-    exit (also on failure)."""
+    """Start every ``(name, module, args)`` child, wait until all are ready; on exit (also on
+    failure) stop them all, gracefully or, with ``graceful`` false, by SIGKILL (quicker, for
+    a cluster nobody uses afterwards)."""
     started: list[Child] = []
     try:
         for name, module, args in specs:
@@ -99,4 +107,7 @@ async def children(
         await asyncio.gather(*(child.ready(within) for child in started))
         yield started
     finally:
-        await asyncio.gather(*(child.stop() for child in started), return_exceptions=True)
+        await asyncio.gather(
+            *(child.stop() if graceful else child.kill() for child in started),
+            return_exceptions=True,
+        )

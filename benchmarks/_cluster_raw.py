@@ -99,8 +99,11 @@ async def _respond(url: str, subject: str) -> None:
     await nc.subscribe(subject, cb=on_message)
     await nc.subscribe(f"{subject}.count", cb=on_count)
     await nc.flush()
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     print(READY, flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until EOF
+    await reader.read()  # until EOF
     await nc.close()
 
 
