@@ -51,8 +51,13 @@ class ClusterStatus:
     """Members that did not report their entities in time."""
 
     def shards_per_node(self, type_name: str | None = None) -> dict[str, int]:
-        """Shards per node (by lease holder, else allocation), every member listed."""
-        counts = {member.node: 0 for member in self.members}
+        """Shards per node (by lease holder, else allocation); every member is listed, or with
+        ``type_name`` every member hosting that type."""
+        counts = {
+            member.node: 0
+            for member in self.members
+            if type_name is None or type_name in member.types
+        }
         for shard in self.shards:
             home = shard.lease_holder or shard.allocated_to
             if home is not None and type_name in (None, shard.type_name):
@@ -100,8 +105,11 @@ async def read_status(
     redactor = Redactor(_secrets(servers, settings))
     shown = tuple(redact_url(url) for url in servers)
 
+    seen: list[Exception] = []
+
     async def quiet(error: Exception) -> None:
         """Connection errors are reported once, by the exception below."""
+        seen.append(error)
 
     options: dict[str, Any] = {
         "servers": list(servers),
@@ -124,7 +132,8 @@ async def read_status(
         async with asyncio.timeout(timeout):
             nc = await nats.connect(**options)
     except (TimeoutError, OSError, nats.errors.Error) as error:
-        detail = redactor(str(error) or type(error).__name__)
+        cause = seen[-1] if seen else error
+        detail = redactor(str(cause) or f"no answer within {timeout} s")
         raise ClusterError(
             f"cannot reach NATS at {', '.join(shown)}: {detail}; check that the server runs, "
             "and the URL, credentials and TLS settings"
@@ -261,7 +270,7 @@ def _shard_line(shard: ShardStatus) -> str:
     moving = ""
     if shard.allocated_to is not None and shard.allocated_to != shard.lease_holder:
         moving = f" (allocated to {shard.allocated_to})"
-    return f"shard {shard.shard_id}: on {home}{moving}, {entities} entities"
+    return f"shard {shard.shard_id}: on {home}{moving}, entities: {entities}"
 
 
 def as_json(status: ClusterStatus) -> Mapping[str, Any]:
