@@ -174,6 +174,16 @@ class Cluster(PlacementProvider):
         """The members this node sees now (itself included), sorted by node name."""
         return self.placement.membership.members()
 
+    @property
+    def is_coordinator(self) -> bool:
+        """Whether this node is the cluster's coordinator now."""
+        return self.placement.is_coordinator
+
+    def shard_homes(self) -> dict[tuple[str, str], str]:
+        """Every allocated shard, ``(type_name, shard_id)`` → node, as this node knows them now
+        (from the coordinator's decisions it watches: a routing hint, not a lease)."""
+        return dict(self.placement._homes)
+
     async def start(self, system: ActorSystem) -> None:
         from cluster._distributed import NatsPlacement
 

@@ -95,8 +95,10 @@ class Coordinator:
         membership: Membership,
         settings: ClusterSettings,
         control: Control,
+        is_active: Callable[[], bool] = lambda: True,
     ) -> None:
         self._nc = nc
+        self._is_active = is_active
         self._name = cluster_name
         self.node = node
         self._shards = shards
@@ -241,6 +243,8 @@ class Coordinator:
             del self._writing[key]
 
     async def _write_home(self, key: ShardKey, node: str) -> None:
+        if not self._is_active():  # woke up after losing the role: decide nothing more
+            raise RuntimeError(f"node {self.node!r} is no longer the coordinator")
         name = shard_key(*key)
         value = json.dumps({"node": node}).encode()
         current = self._allocations.get(key)

@@ -80,6 +80,7 @@ class NatsPlacement:
         self._coordinator: Coordinator | None = None
         self._coordinator_lost = asyncio.Event()
         self._homes_changed = asyncio.Event()
+        self._homes_watch: asyncio.Task[None] | None = None
         self._left = False
         self.membership: Membership = None  # type: ignore[assignment]  # set by start()
         self.leases: Leases = None  # type: ignore[assignment]
@@ -128,14 +129,7 @@ class NatsPlacement:
             )
             await self.transport.start()
             await self._nc.subscribe(control_subject(self._name, cluster.node), cb=self._control)
-            ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._tasks.append(
-                asyncio.create_task(
-                    watch(self.shards_bucket, self._home_changed, ready),
-                    name=f"cluster-{cluster.node}-shards-watch",
-                )
-            )
-            await ready
+            await self._watch_homes()
             self.membership = Membership(
                 self.members_bucket,
                 cluster.node,
@@ -203,8 +197,38 @@ class NatsPlacement:
         if self._nc is not None and not self._nc.is_closed:
             await self._nc.close()
 
+    async def _watch_homes(self) -> None:
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._homes_watch = asyncio.create_task(
+            watch(self.shards_bucket, self._home_changed, ready),
+            name=f"cluster-{self.node}-shards-watch",
+        )
+        self._tasks.append(self._homes_watch)
+        await ready
+
     async def _reconnected(self) -> None:
-        log.info("cluster_node_reconnected", node=self.node)
+        # The watches are consumers on the server: after a reconnection (maybe to a restarted
+        # server) start them again rather than wait for them to notice.
+        if not self._left:
+            task = asyncio.get_running_loop().create_task(self._rewatch())
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+
+    async def _rewatch(self) -> None:
+        try:
+            old = self._homes_watch
+            if old is None or self.membership is None:
+                return  # still starting: its watches are new
+            old.cancel()
+            await asyncio.gather(old, return_exceptions=True)
+            self._tasks.remove(old)
+            await self._watch_homes()
+            await self.membership.rewatch()
+        except Exception as error:
+            check_cancelled()
+            log.warning("cluster_rewatch_failed", node=self.node, error=repr(error))
+        else:
+            log.info("cluster_node_reconnected", node=self.node)
 
     # -- coordinator candidacy ------------------------------------------------------------------
 
@@ -240,6 +264,7 @@ class NatsPlacement:
                 self.membership,
                 self.settings,
                 self._request_control,
+                lambda: COORDINATOR_KEY in self._coordinator_leases.held(),
             )
             self._coordinator = coordinator
             try:

@@ -1,6 +1,7 @@
 """Shard leases: who may host a shard, decided by compare-and-set writes only.
 
-A lease is the key ``<type>.<shard>`` in the bucket ``<name>-leases`` with a per-key TTL.
+A lease is the key ``<type>.<shard>`` in the bucket ``<name>-leases`` with a per-key TTL; its
+value is JSON: ``{"node": holder}``, and ``{"node": holder, "epoch": epoch}`` once renewed.
 
 - ``acquire``: a KV ``create`` (succeeds only if nobody holds the key; an expired or released
   lease counts as free). The revision it returns is the lease's **epoch**: revisions only grow,
@@ -52,6 +53,7 @@ class Lease:
     revision: int
     valid_from: float  # local send time of the last successful write
     on_lost: Callable[[], None]
+    value: bytes = b""
     renewal: Cancellable | None = None
     deadline: Cancellable | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -103,7 +105,8 @@ class Leases:
                 f"the lease {key!r} is held by another node; it is free once released or "
                 f"{self._ttl} s after its holder stopped renewing"
             ) from None
-        lease = Lease(key, revision, revision, sent, on_lost)
+        value = json.dumps({"node": self.node, "epoch": revision}).encode()
+        lease = Lease(key, revision, revision, sent, on_lost, value)
         self._held[key] = lease
         self._arm(lease)
         log.debug("lease_acquired", node=self.node, key=key, epoch=revision)
@@ -159,7 +162,7 @@ class Leases:
         sent = self._clock.time()
         try:
             revision = await self._store.renew(
-                lease.key, self._value, last=lease.revision, ttl=self._ttl
+                lease.key, lease.value, last=lease.revision, ttl=self._ttl
             )
         except CasFailedError:
             check_cancelled()

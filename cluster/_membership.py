@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,9 +38,14 @@ class Member:
     def has_role(self, role: str | None) -> bool:
         return role is None or role in self.roles
 
-    def encode(self) -> bytes:
+    def encode(self, incarnation: str = "") -> bytes:
         return json.dumps(
-            {"roles": list(self.roles), "types": list(self.types), "since": self.since}
+            {
+                "roles": list(self.roles),
+                "types": list(self.types),
+                "since": self.since,
+                "incarnation": incarnation,
+            }
         ).encode()
 
     @classmethod
@@ -95,8 +101,11 @@ class Membership:
         self._members: dict[str, Member] = {}
         self._revision = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._watch: asyncio.Task[None] | None = None
+        self._seen: set[str] | None = None
         self._renew_now = asyncio.Event()
         self._leaving = False
+        self._incarnation = uuid.uuid4().hex
 
     def members(self) -> tuple[Member, ...]:
         """The members this node sees now, sorted by name (itself included once joined)."""
@@ -116,9 +125,7 @@ class Membership:
         deadline = time.monotonic() + self._ttl + 2.0
         while True:
             try:
-                self._revision = await self._bucket.create(
-                    self.node, self._me.encode(), ttl=self._ttl
-                )
+                self._revision = await self._bucket.create(self.node, self._value(), ttl=self._ttl)
                 break
             except CasFailedError:
                 check_cancelled()
@@ -128,16 +135,37 @@ class Membership:
                         "cluster; give every node a unique name"
                     ) from None
                 await asyncio.sleep(min(self._interval, 0.5))
-        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._tasks.append(
-            asyncio.create_task(
-                watch(self._bucket, self._changed, ready), name=f"cluster-{self.node}-members-watch"
-            )
-        )
+        await self._start_watch()
         self._tasks.append(
             asyncio.create_task(self._heartbeat(), name=f"cluster-{self.node}-heartbeat")
         )
+
+    def _value(self) -> bytes:
+        return self._me.encode(self._incarnation)
+
+    async def _start_watch(self) -> None:
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._watch = asyncio.create_task(
+            watch(self._bucket, self._changed, ready), name=f"cluster-{self.node}-members-watch"
+        )
+        self._tasks.append(self._watch)
         await ready
+
+    async def rewatch(self) -> None:
+        """Watch again from the bucket's current state (after a reconnection): members whose
+        keys went away meanwhile leave."""
+        old = self._watch
+        if old is not None:
+            old.cancel()
+            await asyncio.gather(old, return_exceptions=True)
+            self._tasks.remove(old)
+        self._seen = set()
+        try:
+            await self._start_watch()
+            for node in [n for n in self._members if n not in self._seen]:
+                self._changed(Change(node, None, 0))
+        finally:
+            self._seen = None
 
     async def leave(self) -> None:
         """Stop the heartbeat and delete the key: the others see :class:`MemberLeft` at once."""
@@ -162,15 +190,17 @@ class Membership:
             self._renew_now.clear()
             try:
                 self._revision = await self._bucket.renew(
-                    self.node, self._me.encode(), last=self._revision, ttl=self._ttl
+                    self.node, self._value(), last=self._revision, ttl=self._ttl
                 )
             except CasFailedError:
                 check_cancelled()
+                if await self._adopt():
+                    continue
                 # The key expired (this process was frozen or cut off longer than the TTL), or
                 # someone took the name: join again if the name is free.
                 try:
                     self._revision = await self._bucket.create(
-                        self.node, self._me.encode(), ttl=self._ttl
+                        self.node, self._value(), ttl=self._ttl
                     )
                     log.warning("member_rejoined", node=self.node)
                 except CasFailedError:
@@ -183,7 +213,23 @@ class Membership:
                 check_cancelled()
                 log.warning("heartbeat_failed", node=self.node, error=repr(error))
 
+    async def _adopt(self) -> bool:
+        """After a refused renewal: if the key still holds this incarnation's heartbeat (a
+        renewal sent before a disconnection was applied after it), carry on from its revision."""
+        try:
+            entry = await self._bucket.kv.get(self.node)
+            mine = json.loads(entry.value or b"{}").get("incarnation") == self._incarnation
+        except Exception:
+            return False
+        if mine and entry.revision is not None:
+            self._revision = entry.revision
+            self._renew_now.set()
+            return True
+        return False
+
     def _changed(self, change: Change) -> None:
+        if self._seen is not None:
+            self._seen.add(change.key)
         old = self._members.get(change.key)
         if change.value is None:
             if old is not None:

@@ -51,6 +51,7 @@ __all__ = [
 _TTL_HEADER = "Nats-TTL"
 _EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 _KV_OPERATION = "KV-Operation"
+_MARKER_REASON = "Nats-Marker-Reason"  # what the server writes when a key's TTL ran out
 _WRONG_LAST_SEQUENCE = (10071, 10164)  # JSStreamWrongLastSequenceErrF / ...ConstantErr
 _MASK = "***"
 _USERINFO = re.compile(r"(?P<scheme>[a-z]+://)(?P<userinfo>[^@/\s]+)@", re.IGNORECASE)
@@ -215,17 +216,37 @@ class Bucket:
         return f"$KV.{self.name}.{key}"
 
     async def create(self, key: str, value: bytes, *, ttl: int | None) -> int:
-        """Write ``key`` only if it does not exist (or was deleted or expired); return its
-        revision. Raises :class:`CasFailedError` if it exists."""
+        """Write ``key`` only if it does not exist (or was deleted, purged or expired); return
+        its revision. Raises :class:`CasFailedError` if it exists.
+
+        nats-py's own ``create`` retries over a delete marker but not over the marker the
+        server leaves when a key's TTL runs out: it would refuse an expired lease until that
+        marker expires too.
+        """
         try:
-            revision: int = await self.kv.create(key, value, msg_ttl=ttl)
-        except nats.js.errors.KeyWrongLastSequenceError:
-            raise CasFailedError(f"key {key!r} of bucket {self.name!r} exists") from None
-        return revision
+            return await self.renew(key, value, last=0, ttl=ttl)
+        except CasFailedError:
+            last = await self._tombstone(key)
+            if last is None:
+                raise CasFailedError(f"key {key!r} of bucket {self.name!r} exists") from None
+            return await self.renew(key, value, last=last, ttl=ttl)
+
+    async def _tombstone(self, key: str) -> int | None:
+        """The revision of the key's last message if it marks the key gone, else None."""
+        try:
+            last = await self._js.get_last_msg(
+                self.kv._stream, self.subject(key), direct=self.kv._direct
+            )
+        except nats.js.errors.NotFoundError:
+            return None
+        headers = last.headers or {}
+        gone = headers.get(_KV_OPERATION) in ("DEL", "PURGE") or _MARKER_REASON in headers
+        return last.seq if gone else None
 
     async def renew(self, key: str, value: bytes, *, last: int, ttl: int | None) -> int:
-        """Write ``key`` only if its last revision is ``last``, with a fresh TTL; return the new
-        revision. Raises :class:`CasFailedError` if the key changed or expired meanwhile."""
+        """Write ``key`` only if its last revision is ``last`` (0: it has none), with a fresh
+        TTL; return the new revision. Raises :class:`CasFailedError` if the key changed or
+        expired meanwhile."""
         headers = {_EXPECTED_LAST_SUBJECT_SEQ: str(last)}
         if ttl is not None:
             headers[_TTL_HEADER] = str(ttl)

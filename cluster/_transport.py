@@ -54,17 +54,26 @@ def node_subject(cluster_name: str, node: str) -> str:
 class NodeRef(runtime.RemoteRef):
     """An actor on node ``node``, exported there under ``ref_id``."""
 
-    __slots__ = ("ask_id", "node", "ref_id")
+    __slots__ = ("_transport", "ask_id", "node", "ref_id")
 
     def __init__(self, transport: Transport, node: str, ref_id: str, ask: bool) -> None:
-        super().__init__(
-            transport.system,
-            f"{node}:{ref_id}",
-            lambda message, sender: transport.send_to_ref(node, ref_id, message, sender),
-        )
+        super().__init__(transport.system, f"{node}:{ref_id}", self._send_here)
+        self._transport = transport
         self.node = node
         self.ref_id = ref_id
         self.ask_id = ask
+
+    def _send_here(self, message: Any, sender: ActorRef | None) -> None:
+        """A tell never fails because NATS is down: the message is a dead letter then (a type
+        that cannot be encoded still raises, naming it)."""
+        transport = self._transport
+        try:
+            transport.send_to_ref(self.node, self.ref_id, message, sender)
+        except ClusterUnavailableError as error:
+            log.warning(
+                "cluster_reply_not_sent", node=transport.node, to=self.node, error=str(error)
+            )
+            runtime.publish_dead_letter(transport.system, message, sender, self)
 
 
 class Transport:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from cluster import ClusterSharding
+from typing import Any, cast
+
+import pytest
+
+from cluster import ClusterSharding, Member
+from cluster._coordinator import Coordinator
 from tests.cluster._nodes import Get, Total, crash, placement, start_node
-from tests.cluster._support import eventually
+from tests.cluster._support import FAST, eventually
 from tests.cluster.test_distributed_failover import ask_until_answered
 from tests.cluster.test_distributed_routing import touch_every_shard, two_nodes
 
@@ -40,3 +45,20 @@ async def test_a_graceful_leave_of_the_coordinator_hands_the_role_over_at_once(
         assert (await ask_until_answered(two, "e1")).node == "n2"
     finally:
         await two.shutdown()
+
+
+class Members:
+    def members(self) -> tuple[Member, ...]:
+        return (Member("n1", types=("T",)),)
+
+
+async def test_a_coordinator_that_lost_its_lease_records_no_decision() -> None:
+    async def no_control(node: str, request: dict[str, Any], wait: float) -> dict[str, Any]:
+        raise AssertionError("not called")
+
+    stale = Coordinator(
+        cast(Any, None), "x", "n1", cast(Any, None), cast(Any, Members()), FAST, no_control,
+        lambda: False,
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match=r"^node 'n1' is no longer the coordinator$"):
+        await stale.home("T", "0", "n1")

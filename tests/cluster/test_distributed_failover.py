@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from actorsys import ActorSystem
-from cluster import ClusterSharding, default_shard_id
+from cluster import Cluster, ClusterSharding, default_shard_id
 from tests.cluster._nodes import (
     DELIVERED,
     SHARDS,
@@ -15,7 +15,6 @@ from tests.cluster._nodes import (
     Total,
     crash,
     hosts,
-    placement,
     start_node,
 )
 from tests.cluster._support import eventually
@@ -46,7 +45,7 @@ async def test_the_shards_of_a_node_that_died_are_served_by_the_others_once_its_
         total = await ask_until_answered(one, orphan)
         assert total == Total(orphan, "n1", 0)
         stats = await ClusterSharding(one).cluster_stats("Counter")
-        await eventually(lambda: set(placement(one)._homes.values()) == {"n1"})
+        await eventually(lambda: set(one.extension(Cluster).shard_homes().values()) == {"n1"})
         assert set(stats.shards_per_node) == {"n1"}
     finally:
         await one.shutdown()
@@ -69,7 +68,7 @@ async def test_a_node_leaving_gracefully_hands_its_shards_off_without_losing_a_m
             sent += 1
             await asyncio.sleep(0.005)
         await leaving
-        assert set(placement(one)._homes.values()) == {"n1"}
+        assert set(one.extension(Cluster).shard_homes().values()) == {"n1"}
         for entity_id in seen:
             total = await ClusterSharding(one).entity_ref("Counter", entity_id).ask(Get())
             assert total.node == "n1"
@@ -91,12 +90,12 @@ async def test_shards_are_rebalanced_onto_a_node_that_joins(
         three = await start_node(nats_url, cluster_name, "n3")
 
         def balanced() -> bool:
-            homes = list(placement(one)._homes.values())
+            homes = list(one.extension(Cluster).shard_homes().values())
             return {n: homes.count(n) for n in set(homes)} == {"n1": 2, "n2": 2, "n3": 2}
 
         await eventually(balanced)
         assert hosts(one) == dict.fromkeys(("n1", "n2", "n3"), ("Counter",))
-        homes = placement(one)._homes
+        homes = one.extension(Cluster).shard_homes()
         for entity_id in seen:
             total = await ask_until_answered(one, entity_id)
             assert total.node == homes[("Counter", default_shard_id(entity_id, SHARDS))]

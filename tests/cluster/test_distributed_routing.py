@@ -7,7 +7,7 @@ import pytest
 
 from actorsys import ActorSystem
 from actorsys.testing import TestProbe
-from cluster import ClusterSharding, RemoteError, default_shard_id
+from cluster import Cluster, ClusterSharding, RemoteError, default_shard_id
 from persistence import SerializationError
 from tests.cluster._nodes import (
     SHARDS,
@@ -17,7 +17,6 @@ from tests.cluster._nodes import (
     Total,
     Unregistered,
     hosts,
-    placement,
     start_node,
 )
 from tests.cluster._support import eventually
@@ -33,7 +32,7 @@ async def two_nodes(url: str, name: str) -> tuple[ActorSystem, ActorSystem]:
 
 def entity_on(system: ActorSystem, node: str) -> str:
     """The id of an entity whose shard lives on ``node`` (as ``system`` knows it)."""
-    homes = placement(system)._homes
+    homes = system.extension(Cluster).shard_homes()
     for n in range(1000):
         entity_id = f"e{n}"
         if homes.get(("Counter", default_shard_id(entity_id, SHARDS))) == node:
@@ -71,7 +70,9 @@ async def test_shards_get_homes_least_shards_first_and_entities_answer_from_thei
         assert stats.shards_per_node == {"n1": SHARDS // 2, "n2": SHARDS // 2}
         assert stats.entity_count == SHARDS
         # Every node routes to the same homes, straight from its cache after the first message.
-        await eventually(lambda: placement(two)._homes == placement(one)._homes)
+        await eventually(
+            lambda: two.extension(Cluster).shard_homes() == one.extension(Cluster).shard_homes()
+        )
         for entity_id, node in seen.items():
             total = await ClusterSharding(two).entity_ref("Counter", entity_id).ask(Get())
             assert total == Total(entity_id, node, 0)

@@ -4,6 +4,7 @@ self-fencing before the lease can expire elsewhere, release by compare-and-set d
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -130,11 +131,13 @@ async def test_a_lease_held_elsewhere_is_unavailable(store: FakeStore, clock: Ma
     )
 
 
-async def real_leases(nats_url: str, cluster_name: str, node: str) -> tuple[Leases, Any]:
+async def real_leases(
+    nats_url: str, cluster_name: str, node: str, marker_ttl: int = 1
+) -> tuple[Leases, Any]:
     import nats
 
     client = await nats.connect(nats_url)
-    bucket = await Bucket.open(client.jetstream(), f"{cluster_name}-leases", marker_ttl=1)
+    bucket = await Bucket.open(client.jetstream(), f"{cluster_name}-leases", marker_ttl=marker_ttl)
     clock = LoopClock(asyncio.get_running_loop())
     return Leases(bucket, node, ttl=1, renew_interval=0.2, margin=0.5, clock=clock), client
 
@@ -163,8 +166,10 @@ async def test_on_nats_only_one_node_holds_a_lease_and_each_acquisition_has_a_hi
 async def test_on_nats_renewals_keep_the_ttl_and_a_frozen_holder_loses_to_the_next_node(
     nats_url: str, cluster_name: str
 ) -> None:
-    one, one_client = await real_leases(nats_url, cluster_name, "n1")
-    two, two_client = await real_leases(nats_url, cluster_name, "n2")
+    # The server marks an expired key with a marker that lives 60 s here: the next node takes
+    # the lease over that marker, without waiting for it to go.
+    one, one_client = await real_leases(nats_url, cluster_name, "n1", marker_ttl=60)
+    two, two_client = await real_leases(nats_url, cluster_name, "n2", marker_ttl=60)
     lost: list[str] = []
     try:
         first = await one.acquire("Client.7", lambda: lost.append("n1"))
@@ -172,11 +177,15 @@ async def test_on_nats_renewals_keep_the_ttl_and_a_frozen_holder_loses_to_the_ne
         with pytest.raises(ShardUnavailableError):
             await two.acquire("Client.7", lambda: None)
         assert lost == []
+        entry = await one._store.kv.get("Client.7")  # type: ignore[attr-defined]
+        assert json.loads(entry.value) == {"node": "n1", "epoch": first}
         [lease] = one._held.values()
         assert lease.renewal is not None
         lease.renewal.cancel()  # frozen: no more renewals (the renewals kept the TTL)
         await eventually(lambda: lost == ["n1"])  # self-fenced first...
+        deadline = asyncio.get_running_loop().time() + 15.0
         while True:  # ... then the key expires on the server and the next node takes it
+            assert asyncio.get_running_loop().time() < deadline, "the lease was never taken"
             try:
                 taken = await two.acquire("Client.7", lambda: None)
                 break

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -52,14 +54,14 @@ def test_settings_that_cannot_work_are_refused_when_built(
         ClusterSettings(**{field: value})
 
 
-@pytest.fixture
-def secured_server() -> Iterator[str]:
-    """A NATS server that wants user ``alice`` with password ``s3cret``; yields its address."""
+@contextlib.contextmanager
+def nats_server(*options: str) -> Iterator[str]:
+    """A NATS server started with ``options`` on a free port; yields its ``host:port``."""
     port = free_port()
-    store = tempfile.mkdtemp(prefix="actorsys-nats-auth-")
+    store = tempfile.mkdtemp(prefix="actorsys-nats-test-")
     process = subprocess.Popen(
         [str(find_nats_server()), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store,
-         "--user", "alice", "--pass", "s3cret"],
+         *options],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -69,15 +71,63 @@ def secured_server() -> Iterator[str]:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             except OSError:
-                assert time.monotonic() < deadline, "the secured NATS server did not start"
+                assert time.monotonic() < deadline, "the NATS server did not start"
                 time.sleep(0.02)
         yield f"127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=30)
-        for path in sorted(Path(store).rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        Path(store).rmdir()
+        shutil.rmtree(store, ignore_errors=True)
+
+
+@pytest.fixture
+def secured_server() -> Iterator[str]:
+    """A NATS server that wants user ``alice`` with password ``s3cret``."""
+    with nats_server("--user", "alice", "--pass", "s3cret") as address:
+        yield address
+
+
+@pytest.fixture
+def certificates(tmp_path: Path) -> Path:
+    """A CA (``ca.pem``) and a server certificate it signed for 127.0.0.1 (``server.pem``,
+    ``server.key``), made with the openssl command."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+            "ca.pem", "-days", "1", "-subj", "/CN=actorsys-test-ca")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+            "server.csr", "-subj", "/CN=127.0.0.1")  # fmt: skip
+    (tmp_path / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.pem", "-days", "1",
+            "-extfile", "ext.cnf")  # fmt: skip
+    return tmp_path
+
+
+async def test_a_node_connects_over_tls_to_a_server_its_ca_vouches_for(
+    certificates: Path, cluster_name: str
+) -> None:
+    server_tls = ("--tls", "--tlscert", str(certificates / "server.pem"),
+                  "--tlskey", str(certificates / "server.key"))  # fmt: skip
+    with nats_server(*server_tls) as address:
+        trusted = Cluster(
+            f"tls://{address}",
+            node="n1",
+            name=cluster_name,
+            settings=ClusterSettings(tls_ca=certificates / "ca.pem"),
+        )
+        async with ActorSystem("tls", extensions=[trusted]):
+            assert [m.node for m in trusted.members()] == ["n1"]
+        untrusted = Cluster(
+            f"tls://{address}", node="n2", settings=ClusterSettings(connect_timeout=1.0)
+        )
+        with pytest.raises(ClusterError) as raised:
+            await ActorSystem("no-tls", extensions=[untrusted]).start()
+        message = str(raised.value)
+        assert message.startswith(f"cannot connect node 'n2' to NATS at tls://{address}: ")
+        assert "CERTIFICATE_VERIFY_FAILED" in message
 
 
 async def test_a_node_connects_with_credentials_from_the_url_or_the_settings(
@@ -112,3 +162,15 @@ async def test_a_refused_connection_says_where_and_never_shows_the_password(
     )
     assert "wr0ng" not in message
     assert "wr0ng" not in repr(logs)
+
+
+async def test_a_node_connects_with_a_token_from_the_url_or_the_settings(cluster_name: str) -> None:
+    with nats_server("--auth", "t0ken") as address:
+        in_url = Cluster(f"nats://t0ken@{address}", node="n1", name=cluster_name)
+        async with ActorSystem("a", extensions=[in_url]):
+            assert [m.node for m in in_url.members()] == ["n1"]
+        assert "t0ken" not in repr(in_url)
+        settings = ClusterSettings(token="t0ken")
+        in_settings = Cluster(f"nats://{address}", node="n2", name=cluster_name, settings=settings)
+        async with ActorSystem("b", extensions=[in_settings]):
+            assert "n2" in [m.node for m in in_settings.members()]

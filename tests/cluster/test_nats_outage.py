@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from actorsys import DeadLetter
 from cluster import Cluster, ClusterSharding, ClusterUnavailableError
 from cluster.testing import NatsServer
 from tests.cluster._nodes import Get, placement, start_node
@@ -44,6 +45,15 @@ async def test_during_an_outage_asks_fail_clearly_leases_self_fence_and_service_
             "cannot send to node 'n2': this node (n1) is not connected to NATS (reconnecting); "
             "the message was not sent, try again"
         )
+        # A reply to an actor of another node is a dead letter meanwhile, never an error in the
+        # replying actor.
+        await eventually(lambda: not placement(two).nc.is_connected)
+        letters: list[DeadLetter] = []
+        two.event_stream.subscribe(letters.append, DeadLetter)
+        asker = placement(two).transport._import(["n1", "/user/asker", False])
+        assert asker is not None
+        asker.tell(Get())
+        assert letters == [DeadLetter(Get(), None, asker)]
         await eventually(
             lambda: any(
                 e["event"] == "lease_lost" and e["node"] == "n1" and e["kind"] == "shard"
