@@ -290,7 +290,9 @@ class Coordinator:
         """Hand the shard off on ``owner``, then give it a new home (``target`` or the least
         loaded). The new home's ``acquire`` succeeds only once the lease was released (or
         expired), so a hand-off that fails or times out is safe to go on from."""
-        if key in self._moving:
+        moving = self._moving.get(key)
+        if moving is not None:  # already moving (a leave asked again): wait for that move
+            await moving.wait()
             return
         self._moving[key] = event = asyncio.Event()
         try:

@@ -157,7 +157,10 @@ class NatsPlacement:
         log.info("cluster_node_leaving", node=self.node)
         if self.nc.is_connected:
             try:
-                await self._ask_coordinator({"op": "leaving", "node": self.node}, attempts=True)
+                # every shard is handed off before the answer: give it longer than a request
+                await self._ask_coordinator(
+                    {"op": "leaving", "node": self.node}, self.settings.request_timeout * 6
+                )
             except Exception as error:
                 log.warning("cluster_hand_off_failed", node=self.node, error=repr(error))
         # The others learn the new homes from the same watch: wait (briefly) until this node saw
@@ -282,7 +285,11 @@ class NatsPlacement:
         if leases is not None:
             await leases.release_all()
 
-    async def _ask_coordinator(self, request: dict[str, Any], attempts: bool) -> dict[str, Any]:
+    async def _ask_coordinator(
+        self,
+        request: dict[str, Any],
+        timeout: float,  # noqa: ASYNC109 - one attempt's NATS request timeout
+    ) -> dict[str, Any]:
         """Request-reply to the coordinator, retried with backoff while none answers."""
         settings = self.settings
         loop = asyncio.get_running_loop()
@@ -297,7 +304,7 @@ class NatsPlacement:
                 )
             try:
                 reply = await self.nc.request(
-                    coordinator_subject(self._name), data, timeout=settings.request_timeout * 2
+                    coordinator_subject(self._name), data, timeout=timeout
                 )
             except (nats.errors.NoRespondersError, nats.errors.TimeoutError) as error:
                 check_cancelled()
@@ -365,7 +372,8 @@ class NatsPlacement:
         # a node that only routes the type (it lacks the role) asks without counting as a host
         requester = self.node if type_name in self._hosted else None
         answer = await self._ask_coordinator(
-            {"op": "home", "type": type_name, "shard": shard_id, "node": requester}, True
+            {"op": "home", "type": type_name, "shard": shard_id, "node": requester},
+            self.settings.request_timeout * 2,
         )
         node: str = answer["node"]
         key = (type_name, shard_id)

@@ -312,4 +312,5 @@ async def watch(
             deleted = entry.operation in ("DEL", "PURGE")
             on_change(Change(entry.key, None if deleted else (entry.value or b""), entry.revision))
     finally:
-        await asyncio.shield(watcher.stop())  # type: ignore[no-untyped-call]
+        with contextlib.suppress(Exception):  # the connection may be closed already
+            await asyncio.shield(watcher.stop())  # type: ignore[no-untyped-call]

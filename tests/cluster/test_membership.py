@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import nats.js.errors
 import pytest
 
 from actorsys import ActorSystem
 from cluster._cluster import Cluster, Member, MemberLeft, MemberUp
 from cluster._errors import ClusterError
+from tests.cluster._nodes import crash
 from tests.cluster._support import FAST, eventually
 
 
@@ -64,3 +68,37 @@ async def test_a_second_live_node_with_the_same_name_is_refused(
             "cannot join as node 'n1': a live node of that name is in the cluster; give every "
             "node a unique name"
         )
+
+
+async def test_watching_again_reports_members_that_went_away_unseen(
+    nats_url: str, cluster_name: str
+) -> None:
+    async with node(nats_url, cluster_name, "n1") as one:
+        membership = one.extension(Cluster).placement.membership
+        left: list[MemberLeft] = []
+        one.event_stream.subscribe(left.append, MemberLeft)
+        two = await node(nats_url, cluster_name, "n2").start()
+        await eventually(lambda: len(membership.members()) == 2)
+        assert membership._watch is not None
+        membership._watch.cancel()  # disconnected: n1 sees nothing from now on
+        await asyncio.gather(membership._watch, return_exceptions=True)
+        await crash(two)  # its key expires, then the server's marker of that expires too
+        bucket = one.extension(Cluster).placement.members_bucket
+
+        async def gone() -> bool:
+            try:
+                await bucket.kv.get("n2")
+            except nats.js.errors.KeyNotFoundError:
+                return True
+            return False
+
+        for _ in range(300):
+            if await gone():
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the key of n2 never went away")
+        assert left == []
+        await membership.rewatch()
+        assert left == [MemberLeft(Member("n2"))]
+        assert membership.members() == (Member("n1"),)
