@@ -1,10 +1,11 @@
-# Two entry points: `make run` (the ClientActor shell) and `make test` (the suite).
+# Entry points: `make run` (the ClientActor shell), `make cluster-demo` (the shell on three nodes,
+# with local NATS and PostgreSQL servers) and `make test` (the suite).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run cluster-demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +15,9 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python -m examples.client $(ARGS)
+
+cluster-demo: $(STAMP)
+	$(BIN)/python -m examples.cluster_demo $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""``python -m benchmarks {mailbox,persist,replay,postgres,all} [--quick] [--json PATH]
+"""``python -m benchmarks {mailbox,persist,replay,postgres,cluster,all} [--quick] [--json PATH]
 [--results PATH]``.
 
 Prints one table and the targets on stdout (progress goes to stderr), optionally writes the
@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import mailbox, persist, postgres, replay
+from benchmarks import cluster, mailbox, persist, postgres, replay
 from benchmarks._harness import LOOPS, Case, Isolation, quiet_logging, run_cases
 from benchmarks._progress import Progress
 from benchmarks._report import (
@@ -31,6 +31,7 @@ GROUPS = {
     "persist": persist.CASES,
     "replay": replay.CASES,
     "postgres": postgres.CASES,
+    "cluster": cluster.CASES,
 }
 
 

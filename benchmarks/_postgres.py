@@ -1,8 +1,8 @@
 """PostgreSQL variants: a server for the run, a fresh database per run, raw asyncpg baselines.
 
 The server is PostgreSQL from the Debian package, started once by the process that declares the
-cases (as user ``postgres`` when root; see ``tests/postgres/_server.py``) with the durable
-defaults (``fsync=on``, ``synchronous_commit=on``), and stopped by its pid when that process
+cases (as user ``postgres`` when root; see :mod:`persistence.testing._postgres_server`) with the
+durable defaults (``fsync=on``, ``synchronous_commit=on``), and stopped by its pid when that process
 exits. Every measured run gets a database of its own (created untimed).
 
 Raw baselines write the journal's own table (created by :class:`PostgresJournal`, so indexes and
@@ -31,10 +31,8 @@ def server_dsn() -> str:
     """The DSN of this run's server (database ``postgres``), started on first call."""
     global _server
     if _server is None:
-        try:
-            from tests.postgres._server import remove, start_server
-        except ImportError as exc:  # not run from a checkout of the repository
-            raise Unavailable(f"the test server helper is missing: {exc}") from exc
+        from persistence.testing._postgres_server import remove, start_server
+
         try:
             _server = start_server(synchronous_commit=True)
         except RuntimeError as exc:

@@ -185,6 +185,35 @@ TARGETS: tuple[Target, ...] = (
         (Check("postgres.replay_one", "actor postgres", "events/s", "raw asyncpg fetch+decode"),),
     ),
     Target(
+        "routed ask across 3 node processes vs raw NATS request-reply, 100 in flight",
+        0.5,
+        True,
+        (Check("cluster.routed_ask", "routed ask", "round trips/s", "raw NATS request-reply"),),
+    ),
+    Target(
+        "local-mode sharding tell vs direct ActorRef.tell",
+        0.7,
+        True,
+        (
+            Check(
+                "cluster.local_tell",
+                "sharding tell (local mode)",
+                "msg/s",
+                "direct ActorRef.tell",
+            ),
+        ),
+    ),
+    Target(
+        "failover after SIGKILL of a node, default settings (p50, max)",
+        5,
+        False,
+        (
+            Check("cluster.failover", "failover after SIGKILL", "p50 s", label="p50"),
+            Check("cluster.failover", "failover after SIGKILL", "max s", label="max"),
+        ),
+        unit="s",
+    ),
+    Target(
         "GC-tracked allocations per persisted event, actor level",
         8,
         False,

@@ -108,6 +108,9 @@ class Coordinator:
         self._allocations: dict[ShardKey, tuple[str, int]] = {}
         self._moving: dict[ShardKey, asyncio.Event] = {}
         self._locks: dict[ShardKey, asyncio.Lock] = {}
+        self._writing: dict[ShardKey, str] = {}
+        """Homes decided and being written: they count for the next decisions already (shards
+        allocated concurrently must not all go to the node that was least loaded before)."""
         self._leaving: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._subscription: Subscription | None = None
@@ -220,7 +223,9 @@ class Coordinator:
 
     def _counts(self, type_name: str, nodes: list[str]) -> dict[str, int]:
         counts = dict.fromkeys(nodes, 0)
-        for (t, _), (owner, _) in self._allocations.items():
+        owners = {key: owner for key, (owner, _) in self._allocations.items()}
+        owners.update(self._writing)
+        for (t, _), owner in owners.items():
             if t == type_name and owner in counts:
                 counts[owner] += 1
         return counts
@@ -230,6 +235,14 @@ class Coordinator:
         return min(nodes, key=lambda n: (counts[n], n))
 
     async def _write(self, key: ShardKey, node: str) -> None:
+        # Called right after the decision, with no await in between: counted from now on.
+        self._writing[key] = node
+        try:
+            await self._write_home(key, node)
+        finally:
+            del self._writing[key]
+
+    async def _write_home(self, key: ShardKey, node: str) -> None:
         if not self._is_active():  # woke up after losing the role: decide nothing more
             raise RuntimeError(f"node {self.node!r} is no longer the coordinator")
         name = shard_key(*key)

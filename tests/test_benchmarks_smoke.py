@@ -41,11 +41,11 @@ REQUIRED_KEYS = {
     "max",
     "runs",
 }
-GROUPS = ("mailbox", "persist", "replay", "postgres")
+GROUPS = ("mailbox", "persist", "replay", "postgres", "cluster")
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)  # the cluster group starts node processes
 def test_quick_run_of_all_cases_exits_0_and_writes_medians_of_three_interleaved_runs(
     tmp_path: Path,
 ) -> None:
@@ -65,7 +65,7 @@ def test_quick_run_of_all_cases_exits_0_and_writes_medians_of_three_interleaved_
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=230,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from persistence import Serializer
 
 serializer = Serializer()
-"""The registry of every type this example stores (events and snapshots)."""
+"""The registry of every type this example stores (events and snapshots) or sends between
+nodes (commands and replies)."""
 
 LOCALES = frozenset(
     {
@@ -70,6 +71,7 @@ def is_client_id(text: str) -> bool:
 # ---------------------------------------------------------------------- commands
 
 
+@serializer.type("RegisterClient")
 @dataclass(frozen=True, slots=True)
 class RegisterClient:
     client_id: str
@@ -77,6 +79,7 @@ class RegisterClient:
     locale: str = DEFAULT_LOCALE
 
 
+@serializer.type("ChangeClientName")
 @dataclass(frozen=True, slots=True)
 class ChangeClientName:
     client_id: str
@@ -84,6 +87,7 @@ class ChangeClientName:
     expected_version: int
 
 
+@serializer.type("ChangeClientLocale")
 @dataclass(frozen=True, slots=True)
 class ChangeClientLocale:
     client_id: str

@@ -1,17 +1,24 @@
-"""The Client persistent actor and the registry that finds (or starts) clients by id."""
+"""The Client persistent actor, sharded by client id, and the messages the shell sends it.
+
+Every message crosses nodes when the shell runs on a cluster: each is registered (by a stable
+name) with the example's serializer, which the cluster uses on the wire.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from actorsys import Actor, ActorRef, Terminated
+from actorsys import ActorRef
+from cluster import Passivate
 from examples.client.domain import (
     Client,
     Command,
     Event,
     Rejected,
     decide,
+    serializer,
 )
 from persistence import (
     PersistentActor,
@@ -22,6 +29,8 @@ from persistence import (
 )
 
 CLIENT_TAG = "client"
+CLIENT_TYPE = "Client"
+"""The entity type name of clients in sharding."""
 
 
 def persistence_id_of(client_id: str) -> str:
@@ -31,6 +40,7 @@ def persistence_id_of(client_id: str) -> str:
 # ---------------------------------------------------------------------- protocol
 
 
+@serializer.type("Accepted")
 @dataclass(frozen=True, slots=True)
 class Accepted:
     """The command was valid; ``event`` was persisted and ``client`` is the new state."""
@@ -39,16 +49,19 @@ class Accepted:
     client: Client
 
 
+@serializer.type("CommandRejected")
 @dataclass(frozen=True, slots=True)
 class CommandRejected:
     reason: str
 
 
+@serializer.type("GetState")
 @dataclass(frozen=True, slots=True)
 class GetState:
     pass
 
 
+@serializer.type("ClientStatus")
 @dataclass(frozen=True, slots=True)
 class ClientStatus:
     client: Client
@@ -58,11 +71,25 @@ class ClientStatus:
     """Events this incarnation replayed on recovery."""
 
 
+@serializer.type("TakeSnapshot")
 @dataclass(frozen=True, slots=True)
 class TakeSnapshot:
     pass
 
 
+@serializer.type("SnapshotSaved")
+@dataclass(frozen=True, slots=True)
+class SnapshotSaved:
+    sequence_nr: int
+
+
+@serializer.type("SnapshotFailed")
+@dataclass(frozen=True, slots=True)
+class SnapshotFailed:
+    reason: str
+
+
+@serializer.type("Crash")
 @dataclass(frozen=True, slots=True)
 class Crash:
     """Makes the entity fail, to show supervision and recovery."""
@@ -74,35 +101,42 @@ class SimulatedCrash(Exception):
     pass
 
 
+class StopClient:
+    """How the shard stops a client (hand-off, idle passivation): taken in turn, after the
+    commands that wait for a persist to finish (a ``PoisonPill`` would stop the client before
+    them, and their asks would fail)."""
+
+    __slots__ = ()
+
+
+STOP_CLIENT = StopClient()
+
+
+@serializer.type("PassivateClient")
 @dataclass(frozen=True, slots=True)
-class ToClient:
-    """Route ``message`` to the client with this id (started on first use)."""
-
-    client_id: str
-    message: Any
+class PassivateClient:
+    """Asks the client to passivate (stop until its next message)."""
 
 
+@serializer.type("Passivating")
 @dataclass(frozen=True, slots=True)
-class Passivate:
-    client_id: str
+class Passivating:
+    """The client asked its shard to stop it; ``was_running``: it was running before this
+    message (false: this message started it, so it was passivated already)."""
 
-
-@dataclass(frozen=True, slots=True)
-class Passivated:
-    client_id: str
     was_running: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ListRunning:
-    """Asks for the ids of the running clients, sorted."""
 
 
 # ---------------------------------------------------------------------- the entity
 
 
 class ClientActor(PersistentActor):
-    """One client: validates commands, persists events, derives its state by replay."""
+    """One client: validates commands, persists events, derives its state by replay.
+
+    A sharded entity: its shard starts it on its first message (``ClientActor(client_id)``),
+    restarts it when it fails (the restart replays its journal) and stops it when it passivates
+    (on :class:`PassivateClient`, or when idle), keeping its mail meanwhile.
+    """
 
     def __init__(self, client_id: str) -> None:
         super().__init__()
@@ -111,6 +145,8 @@ class ClientActor(PersistentActor):
         self.replayed_events = 0
         self.recovered_from_snapshot = 0
         self.snapshot_requester: ActorRef | None = None
+        self.was_running = False
+        """Whether this incarnation handled a command, or was restarted, before the current one."""
 
     def tags_for(self, event: Any) -> tuple[str, ...]:
         return (CLIENT_TAG,)
@@ -128,8 +164,16 @@ class ClientActor(PersistentActor):
                 self.client = self.client.update(message)
                 self.replayed_events += 1
 
+    def post_restart(self, reason: Exception) -> Awaitable[None] | None:
+        self.was_running = True
+        return super().post_restart(reason)
+
     def receive_command(self, command: Any) -> None:
         sender = self.context.sender
+        self._receive_command(command, sender)
+        self.was_running = True
+
+    def _receive_command(self, command: Any, sender: ActorRef) -> None:
         match command:
             case GetState():
                 sender.tell(
@@ -142,16 +186,26 @@ class ClientActor(PersistentActor):
             case TakeSnapshot():
                 self.save_snapshot(self.client)
                 self.snapshot_requester = sender
-            case SaveSnapshotSuccess() | SaveSnapshotFailure():
-                if self.snapshot_requester is not None:
-                    self.snapshot_requester.tell(command)
-                    self.snapshot_requester = None
+            case SaveSnapshotSuccess(metadata=metadata):
+                self._snapshot_outcome(SnapshotSaved(metadata.sequence_nr))
+            case SaveSnapshotFailure(cause=cause):
+                self._snapshot_outcome(SnapshotFailed(str(cause)))
             case Crash(reason=reason):
                 raise SimulatedCrash(reason)
+            case PassivateClient():
+                self.context.parent.tell(Passivate(STOP_CLIENT), self.context.self)
+                sender.tell(Passivating(self.was_running))
+            case StopClient():
+                self.context.stop(self.context.self)
             case _ if hasattr(command, "client_id"):
                 self._handle(command, sender)
             case _:
                 self.unhandled(command)
+
+    def _snapshot_outcome(self, outcome: SnapshotSaved | SnapshotFailed) -> None:
+        if self.snapshot_requester is not None:
+            self.snapshot_requester.tell(outcome)
+            self.snapshot_requester = None
 
     def _handle(self, command: Command, sender: ActorRef) -> None:
         try:
@@ -165,51 +219,3 @@ class ClientActor(PersistentActor):
             sender.tell(Accepted(event, self.client))
 
         self.persist(event, applied)
-
-
-class ClientRegistry(Actor):
-    """Parent and supervisor of every client: routes by id, starts clients on first use.
-
-    It trusts its callers with ids: the shell sends only valid ids (``is_client_id``), and only
-    ids of registered clients except for ``RegisterClient``, so no actor starts for a typo.
-
-    The default strategy restarts a client that fails; its restart replays its journal. A client
-    being passivated keeps its mail here until it has stopped, then comes back by replay.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stopping: dict[str, list[tuple[Any, ActorRef]]] = {}
-
-    def receive(self, message: Any) -> None:
-        match message:
-            case ToClient(client_id=client_id, message=inner):
-                if client_id in self.stopping:
-                    self.stopping[client_id].append((inner, self.context.sender))
-                else:
-                    self.context.forward(inner, self._client(client_id))
-            case Passivate(client_id=client_id):
-                child = self.context.child(persistence_id_of(client_id))
-                if child is not None and client_id not in self.stopping:
-                    self.stopping[client_id] = []
-                    self.context.watch(child)
-                    self.context.stop(child)
-                self.context.sender.tell(Passivated(client_id, child is not None))
-            case Terminated(ref=ref):
-                client_id = ref.name.removeprefix("client-")
-                waiting = self.stopping.pop(client_id, [])
-                for inner, sender in waiting:
-                    self._client(client_id).tell(inner, sender)
-            case ListRunning():
-                self.context.sender.tell(
-                    sorted(ref.name.removeprefix("client-") for ref in self.context.children)
-                )
-            case _:
-                self.unhandled(message)
-
-    def _client(self, client_id: str) -> ActorRef:
-        name = persistence_id_of(client_id)
-        child = self.context.child(name)
-        if child is None:
-            child = self.context.spawn(lambda: ClientActor(client_id), name)
-        return child

@@ -1,5 +1,10 @@
 """An interactive shell over the Client entities (the project's main job).
 
+Every client command goes to the client's entity through sharding (:mod:`cluster`): in one
+process without ``--cluster`` (all shards local), or as one node of a cluster with ``--cluster
+NATS_URL --journal postgresql://...``, where any node's shell addresses any client, wherever it
+runs. ``nodes`` and ``shards`` show where the clients are.
+
 Reads commands from a person at a terminal (prompt_toolkit: line editing, history, tab
 completion, Ctrl-C drops the line, Ctrl-D leaves) or from a pipe (no banner, no prompt), and
 prints one clear result per command. A rejected command prints its reason, malformed input prints
@@ -14,16 +19,20 @@ import contextlib
 import io
 import logging
 import os
+import re
 import shlex
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import actorsys
-from actorsys import ActorSystem, AskTimeoutError, DeadLetter
+from actorsys import ActorSystem, AskTimeoutError, DeadLetter, Extension
+from cluster import ClusterSharding, ClusterShardingStats, ShardingError, ShardingSettings
+from cluster._errors import ClusterError, RemoteError
 from examples._logging import configure_logging
 from examples.client.domain import (
     CLIENT_ID_RULE,
@@ -39,34 +48,37 @@ from examples.client.domain import (
     shown,
 )
 from examples.client.entity import (
+    CLIENT_TYPE,
+    STOP_CLIENT,
     Accepted,
-    ClientRegistry,
+    ClientActor,
     ClientStatus,
     CommandRejected,
     Crash,
     GetState,
-    ListRunning,
-    Passivate,
-    Passivated,
+    PassivateClient,
+    Passivating,
     SimulatedCrash,
+    SnapshotFailed,
+    SnapshotSaved,
     TakeSnapshot,
-    ToClient,
     persistence_id_of,
 )
 from examples.client.locale_view import LocaleView, ViewError
 from examples.client.terminal import LineSource, PipedLines, PromptLines, history_at
-from persistence import (
-    Persistence,
-    PersistenceConfigError,
-    PersistenceError,
-    SaveSnapshotFailure,
-    SaveSnapshotSuccess,
-)
+from persistence import Persistence, PersistenceConfigError, PersistenceError
 from persistence.journal import MAX_SEQUENCE_NR, Journal, ReadJournal
 from persistence.query import EventQueries
 
+if TYPE_CHECKING:
+    from cluster._cluster import Cluster
+
 DEFAULT_JOURNAL = "sqlite:data/clients.db"
 ASK_TIMEOUT = 5.0
+SHARDS = 30
+"""Shards of the Client type (ten times the nodes of the demo, with room to grow)."""
+SHARED_JOURNALS = ("postgresql:", "postgres:")
+"""Journals several processes can share: a cluster's clients move between nodes."""
 MAX_LINE_LENGTH = 10_000
 """Longer lines are refused before parsing (no command needs a thousandth of it)."""
 
@@ -128,13 +140,24 @@ class ClientShell:
     """The shell's commands, each returning the text to print."""
 
     def __init__(
-        self, system: ActorSystem, journal: ShellJournal, queries: EventQueries, view: LocaleView
+        self,
+        system: ActorSystem,
+        journal: ShellJournal,
+        queries: EventQueries,
+        view: LocaleView,
+        cluster: Cluster | None = None,
     ) -> None:
         self.system = system
         self.journal = journal
         self.queries = queries
         self.view = view
-        self.registry = system.spawn(ClientRegistry, "clients")
+        self.cluster = cluster
+        self.sharding = ClusterSharding(system)
+        self.sharding.start(
+            CLIENT_TYPE,
+            ClientActor,
+            settings=ShardingSettings(number_of_shards=SHARDS, stop_message=STOP_CLIENT),
+        )
         self.dead_letters = 0
         system.event_stream.subscribe(self._count_dead_letter, DeadLetter)
         self.commands: dict[str, _Command] = {
@@ -168,6 +191,10 @@ class ClientShell:
                 1,
             ),
             "stats": _Command("stats", "numbers about this shell's system", self.stats, 0, 0),
+            "nodes": _Command("nodes", "the nodes of the cluster", self.nodes, 0, 0),
+            "shards": _Command(
+                "shards", "where the clients' shards run, with their clients", self.shards, 0, 0
+            ),
             "help": _Command("help [COMMAND]", "this list", self.help, 0, 1),
         }
 
@@ -200,7 +227,7 @@ class ClientShell:
             return f"usage: {error}"
         except AskTimeoutError as error:
             return f"error: no answer in time ({error})"
-        except (PersistenceError, ViewError) as error:
+        except (PersistenceError, ViewError, ShardingError, ClusterError) as error:
             return f"error: {error}"
         except Exception as error:
             # a bug, not bad input: the user gets one line, --verbose logs the traceback
@@ -222,7 +249,15 @@ class ClientShell:
         return client_id
 
     async def _ask_client(self, client_id: str, message: Any) -> Any:
-        return await self.registry.ask(ToClient(client_id, message), timeout=ASK_TIMEOUT)
+        return await self.sharding.entity_ref(CLIENT_TYPE, client_id).ask(message, ASK_TIMEOUT)
+
+    async def running_here(self) -> list[str]:
+        """The ids of the clients running on this node, sorted."""
+        state = await self.sharding.region_state(CLIENT_TYPE, ASK_TIMEOUT)
+        return sorted(client for clients in state.shards.values() for client in clients)
+
+    async def _stats(self) -> ClusterShardingStats:
+        return await self.sharding.cluster_stats(CLIENT_TYPE, ASK_TIMEOUT)
 
     async def _status(self, client_id: str) -> ClientStatus:
         status = await self._ask_client(client_id, GetState())
@@ -301,20 +336,22 @@ class ClientShell:
     async def snapshot(self, args: list[str]) -> str:
         client_id = await self._existing(args[0])
         reply = await self._ask_client(client_id, TakeSnapshot())
-        if isinstance(reply, SaveSnapshotSuccess):
-            return (
-                f"ok: snapshot of client {client_id} saved at sequence_nr "
-                f"{reply.metadata.sequence_nr}"
-            )
-        if isinstance(reply, SaveSnapshotFailure):
-            return f"error: snapshot of client {client_id} failed: {reply.cause}"
+        if isinstance(reply, SnapshotSaved):
+            return f"ok: snapshot of client {client_id} saved at sequence_nr {reply.sequence_nr}"
+        if isinstance(reply, SnapshotFailed):
+            return f"error: snapshot of client {client_id} failed: {reply.reason}"
         return f"error: unexpected reply {reply!r}"
 
     async def crash(self, args: list[str]) -> str:
         client_id = await self._existing(args[0])
         try:
             await self._ask_client(client_id, Crash())
-        except SimulatedCrash as error:
+        except (SimulatedCrash, RemoteError) as error:
+            reason = str(error)
+            if isinstance(error, RemoteError):  # raised on the node running the client
+                if error.type_name != SimulatedCrash.__name__:
+                    raise
+                reason = error.detail
             status = await self._status(client_id)
             source = (
                 f"snapshot at {status.recovered_from_snapshot} + "
@@ -322,21 +359,21 @@ class ClientShell:
                 else ""
             )
             return (
-                f"client {client_id} crashed ({error}); its supervisor restarted it and replay "
+                f"client {client_id} crashed ({reason}); its supervisor restarted it and replay "
                 f"({source}{status.replayed_events} events) restored: {status.client.describe()}"
             )
         return f"error: client {client_id} did not crash"
 
     async def passivate(self, args: list[str]) -> str:
         client_id = await self._existing(args[0])
-        reply = await self.registry.ask(Passivate(client_id), timeout=ASK_TIMEOUT)
-        assert isinstance(reply, Passivated)
+        reply = await self._ask_client(client_id, PassivateClient())
+        assert isinstance(reply, Passivating)
         if not reply.was_running:
             return f"client {client_id} was not running"
         return f"ok: client {client_id} passivated; the next command brings it back by replay"
 
     async def clients(self, args: list[str]) -> str:
-        running = set(await self.registry.ask(ListRunning(), timeout=ASK_TIMEOUT))
+        running = set(await self.running_here())
         ids = [
             pid.removeprefix("client-")
             async for pid in self.queries.current_persistence_ids()
@@ -344,10 +381,14 @@ class ClientShell:
         ]
         if not ids:
             return "no clients registered"
-        lines = [f"{len(ids)} clients:"]
+        if self.cluster is None:
+            lines = [f"{len(ids)} clients:"]
+            states = ("running", "passivated")
+        else:  # the others run elsewhere or nowhere: `shards` counts them per node
+            lines = [f"{len(ids)} clients (running: on this node, {self.cluster.node}):"]
+            states = ("running", "not here")
         for client_id in ids:
-            state = "running" if client_id in running else "passivated"
-            lines.append(f"  {client_id} ({state})")
+            lines.append(f"  {client_id} ({states[0] if client_id in running else states[1]})")
         return "\n".join(lines)
 
     async def by_locale(self, args: list[str]) -> str:
@@ -364,14 +405,41 @@ class ClientShell:
         return f"clients with locale {locale}: {', '.join(ids)}"
 
     async def stats(self, args: list[str]) -> str:
-        running = await self.registry.ask(ListRunning(), timeout=ASK_TIMEOUT)
+        running = (await self._stats()).entity_count
         with contextlib.suppress(TimeoutError, ViewError):
             await self.view.catch_up()
         stored = await self.journal.highest_ordering()
         return (
-            f"clients running: {len(running)}, events stored: {stored}, "
+            f"clients running: {running}, events stored: {stored}, "
             f"read-side offset: {self.view.offset}, dead letters: {self.dead_letters}"
         )
+
+    async def nodes(self, args: list[str]) -> str:
+        if self.cluster is None:
+            return "1 node: this one (no cluster: run with --cluster NATS_URL to join one)"
+        names = [member.node for member in self.cluster.members()]
+        lines = [f"{len(names)} node{'' if len(names) == 1 else 's'}:"]
+        lines += [f"  {n} (this node)" if n == self.cluster.node else f"  {n}" for n in names]
+        return "\n".join(lines)
+
+    async def shards(self, args: list[str]) -> str:
+        stats = await self._stats()
+        here = self.sharding.placement.node
+        total = sum(len(shards) for shards in stats.nodes.values())
+        if not total:
+            return "no shards started yet: they start with their clients' first command"
+        lines = [f"{total} of {SHARDS} shards started, {stats.entity_count} clients running:"]
+        for node in sorted(stats.nodes):
+            shards = stats.nodes[node]
+            name = f"{node} (this node)" if node == here else node
+            running = sum(shards.values())
+            listed = ", ".join(
+                f"{shard_id} ({count})" for shard_id, count in sorted(shards.items(), key=_by_id)
+            )
+            lines.append(f"  {name}: {len(shards)} shards, {running} clients running")
+            if listed:
+                lines.append(f"    shards (clients): {listed}")
+        return "\n".join(lines)
 
     async def help(self, args: list[str]) -> str:
         if args:
@@ -410,6 +478,10 @@ class ClientShell:
         return []
 
 
+def _by_id(item: tuple[str, int]) -> tuple[int, str]:
+    return (int(item[0]), item[0]) if item[0].isdigit() else (-1, item[0])
+
+
 # ---------------------------------------------------------------------- the loop
 
 
@@ -426,14 +498,37 @@ async def serve(shell: ClientShell, lines: LineSource, write: Callable[[str], No
 
 
 @contextlib.asynccontextmanager
-async def open_shell(journal_url: str, snapshots_url: str | None) -> AsyncIterator[ClientShell]:
-    """A running system with the client registry and the read side, closed on exit.
+async def open_shell(
+    journal_url: str,
+    snapshots_url: str | None,
+    *,
+    cluster_url: str | None = None,
+    node: str | None = None,
+    cluster_name: str = "actorsys",
+) -> AsyncIterator[ClientShell]:
+    """A running system with the clients' sharding and the read side, closed on exit; with
+    ``cluster_url``, one node (named ``node``) of the cluster on those NATS servers.
 
     The journal is opened before anything else, so a broken journal is one error at start-up
-    (raised as ``PersistenceError``), not a failure of the first command.
+    (raised as ``PersistenceError``), not a failure of the first command. A cluster needs a
+    journal every node shares (PostgreSQL); leaving hands this node's clients off to the others.
     """
     persistence = Persistence(journal_url, snapshots_url, serializer=serializer)
-    async with ActorSystem("clients", extensions=[persistence]) as system:
+    extensions: list[Extension] = [persistence]
+    cluster = None
+    if cluster_url is not None:
+        if not journal_url.startswith(SHARED_JOURNALS):
+            raise PersistenceConfigError(
+                f"the journal {journal_url!r} cannot be shared by the nodes of a cluster: "
+                "use --journal postgresql://USER@HOST:PORT/DB"
+            )
+        from cluster._cluster import Cluster  # nats-py: the cluster extra, imported when used
+
+        cluster = Cluster(
+            cluster_url, node=node or default_node_name(), name=cluster_name, serializer=serializer
+        )
+        extensions.append(cluster)
+    async with ActorSystem("clients", extensions=extensions) as system:
         journal = persistence.journal
         if not isinstance(journal, ReadJournal):
             raise PersistenceConfigError(
@@ -443,26 +538,51 @@ async def open_shell(journal_url: str, snapshots_url: str | None) -> AsyncIterat
         queries = EventQueries(journal, serializer)
         view = await LocaleView.open(journal, queries, journal_url)
         try:
-            yield ClientShell(system, journal, queries, view)
+            yield ClientShell(system, journal, queries, view, cluster)
         finally:
             await view.close()
+
+
+def default_node_name() -> str:
+    """This host's name and process id, as a node name (letters, digits, '-' and '_')."""
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:40] or "node"
+    return f"{host}-{os.getpid()}"
+
+
+def _shown(journal_url: str) -> str:
+    """The journal URL without its password."""
+    if not journal_url.startswith(SHARED_JOURNALS):
+        return journal_url
+    from persistence._postgres_db import redact  # asyncpg: imported when used
+
+    return redact(journal_url)
 
 
 def _print(text: str) -> None:
     print(text, flush=True)
 
 
-async def run(journal: str, snapshots: str | None, interactive: bool) -> None:
+async def run(
+    journal: str,
+    snapshots: str | None,
+    interactive: bool,
+    cluster_url: str | None = None,
+    node: str | None = None,
+    cluster_name: str = "actorsys",
+) -> None:
     """Start the system and serve commands until ``quit`` or end of input."""
-    async with open_shell(journal, snapshots) as shell:
+    async with open_shell(
+        journal, snapshots, cluster_url=cluster_url, node=node, cluster_name=cluster_name
+    ) as shell:
         lines: LineSource
         if interactive:
             data_dir = _data_dir(journal)
             history = history_at(data_dir / ".shell_history" if data_dir else None)
             lines = PromptLines(shell.completions, history)
+            where = "" if shell.cluster is None else f" as node {shell.cluster.node} of a cluster"
             _print(
-                f"actorsys ClientActor shell on {journal}; 'help' lists the commands, "
-                "Ctrl-D or 'quit' leaves."
+                f"actorsys ClientActor shell on {_shown(journal)}{where}; 'help' lists the "
+                "commands, Ctrl-D or 'quit' leaves."
             )
         else:
             lines = PipedLines(sys.stdin.fileno() if sys.stdin is not None else None)
@@ -492,7 +612,9 @@ def main(argv: list[str] | None = None) -> int:
         description="The ClientActor shell: event-sourced clients from the talk.",
     )
     parser.add_argument(
-        "--journal", default=DEFAULT_JOURNAL, help="journal URL: sqlite:PATH, file:DIR or memory:"
+        "--journal",
+        default=DEFAULT_JOURNAL,
+        help="journal URL: sqlite:PATH, file:DIR, memory: or postgresql://USER@HOST:PORT/DB",
     )
     parser.add_argument(
         "--snapshots",
@@ -500,21 +622,38 @@ def main(argv: list[str] | None = None) -> int:
         help="snapshot store URL (default: beside the journal; memory: for a memory journal)",
     )
     parser.add_argument(
+        "--cluster",
+        metavar="NATS_URL",
+        help="run as a node of the cluster on these NATS servers (needs a postgresql journal)",
+    )
+    parser.add_argument(
+        "--node", help="this node's name in the cluster (default: host name and process id)"
+    )
+    parser.add_argument(
+        "--cluster-name",
+        default="actorsys",
+        help="the cluster's name on NATS (default: actorsys); nodes of one cluster share it",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="log on stderr, with tracebacks"
     )
     args = parser.parse_args(argv)
+    if args.node is not None and args.cluster is None:
+        parser.error("--node names a node of a cluster: give --cluster NATS_URL too")
     snapshots = args.snapshots or _default_snapshots(args.journal)
     configure_logging(args.verbose)
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="backslashreplace")  # any name prints, whatever the locale
     interactive = sys.stdin is not None and sys.stdin.isatty()
     try:
-        actorsys.run(run(args.journal, snapshots, interactive))
+        actorsys.run(
+            run(args.journal, snapshots, interactive, args.cluster, args.node, args.cluster_name)
+        )
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return _stdout_gone()
-    except (PersistenceError, ViewError) as error:
+    except (PersistenceError, ViewError, ClusterError, ShardingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:

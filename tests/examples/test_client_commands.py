@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from examples.client.entity import ListRunning
 from examples.client.shell import ClientShell, open_shell
 
 RULE = "use 1 to 32 lowercase ASCII letters, digits, '-' or '_', starting with a letter or digit"
@@ -31,9 +30,7 @@ async def shell(journal_url: str, tmp_path: Path) -> AsyncIterator[ClientShell]:
 
 
 async def running(shell: ClientShell) -> list[str]:
-    ids = await shell.registry.ask(ListRunning(), timeout=5)
-    assert isinstance(ids, list)
-    return ids
+    return await shell.running_here()
 
 
 @pytest.mark.parametrize(
@@ -207,3 +204,34 @@ async def test_an_unexpected_error_is_one_line_logged_with_its_traceback_and_the
     assert failures[0].exc_info is not None
     assert isinstance(failures[0].exc_info[1], RuntimeError)
     assert await shell.execute("show 9") == NO_CLIENT_9
+
+
+async def test_nodes_without_a_cluster_is_this_process_alone(shell: ClientShell) -> None:
+    assert await shell.execute("nodes") == (
+        "1 node: this one (no cluster: run with --cluster NATS_URL to join one)"
+    )
+
+
+async def test_shards_lists_the_started_shards_with_their_running_clients(
+    shell: ClientShell,
+) -> None:
+    assert await shell.execute("shards") == (
+        "no shards started yet: they start with their clients' first command"
+    )
+    await shell.execute("register 1 Ada en")
+    await shell.execute("register 2 Bob de")
+    await shell.execute("passivate 2")
+    assert (await shell.execute("shards")).splitlines() == [
+        "2 of 30 shards started, 1 clients running:",
+        "  local (this node): 2 shards, 1 clients running",
+        "    shards (clients): 7 (0), 23 (1)",
+    ]
+
+
+async def test_passivating_a_client_that_is_not_running_says_so(shell: ClientShell) -> None:
+    await shell.execute("register 1 Ada en")
+    assert await shell.execute("passivate 1") == (
+        "ok: client 1 passivated; the next command brings it back by replay"
+    )
+    assert await shell.execute("passivate 1") == "client 1 was not running"
+    assert await running(shell) == []

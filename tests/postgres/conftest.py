@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.postgres._server import PostgresServer, remove, start_server
+from persistence.testing._postgres_server import PostgresServer, remove, start_server
 
 _schemas = itertools.count(1)
 

@@ -20,8 +20,8 @@ import pytest
 from persistence import JournalError
 from persistence.journal import PersistentRecord, PostgresJournal
 from persistence.testing._journal_suite import atomic, collect, seqs
+from persistence.testing._postgres_server import PostgresServer, remove, start_server
 from tests._crash_child import payload
-from tests.postgres._server import PostgresServer, remove, start_server
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

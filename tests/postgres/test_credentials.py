@@ -11,7 +11,7 @@ import pytest
 from persistence import JournalError, SnapshotStoreError
 from persistence.journal import PostgresJournal
 from persistence.snapshot import PostgresSnapshotStore, SnapshotSelectionCriteria
-from tests.postgres._server import PASSWORD_USER, PostgresServer, free_port
+from persistence.testing._postgres_server import PASSWORD_USER, PostgresServer, free_port
 
 PASSWORD = "s3cr3t-Pa55"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from tests.postgres._server import PostgresServer
+from persistence.testing._postgres_server import PostgresServer
 
 
 async def test_the_session_server_accepts_connections_and_runs_postgresql_15_or_newer(

@@ -11,7 +11,7 @@ from pathlib import Path
 from persistence import open_journal, open_snapshot_store
 from persistence.journal import PostgresJournal
 from persistence.snapshot import PostgresSnapshotStore
-from tests.postgres._server import PostgresServer
+from persistence.testing._postgres_server import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server from the Debian package, for tests.
+"""A throwaway PostgreSQL server from the Debian package, for tests, benchmarks and the demo.
 
 Started as user ``postgres`` when running as root (``initdb`` refuses root), on 127.0.0.1 and a
 free port, in a fresh data directory; stopped by the pid this module started (SIGINT: a fast
@@ -18,8 +18,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import psutil  # type: ignore[import-untyped, unused-ignore]
 
 INSTALL_HINT = (
     "PostgreSQL is not installed: install the Debian package `postgresql` "
@@ -163,6 +161,8 @@ class PostgresServer:
     def kill(self) -> None:
         """SIGKILL the postmaster (a crash) and wait until its backends are gone too (a restart
         refuses to start while they still hold the shared memory)."""
+        import psutil  # type: ignore[import-untyped, unused-ignore]  # a test dependency
+
         assert self.process is not None
         children = psutil.Process(self.process.pid).children()
         self.process.send_signal(signal.SIGKILL)
