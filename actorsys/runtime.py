@@ -4,9 +4,10 @@ An application needs only ``actorsys`` and ``actorsys.testing``. A library that 
 actor behaviour on the runtime (the persistent actor's command stash, a shard region's buffering)
 needs a little more: the envelope being handled, putting envelopes back at the front of the
 mailbox, a turn of an idle actor without a mailbox trip, dead letters, completing an ask,
-stopping with a cause, the loop, and background work that shutdown waits for. This module is
-that API and nothing else: libraries use it instead of the runtime's private names (a test keeps
-``persistence`` to it), so the runtime can change behind it.
+stopping with a cause, the loop, background work that shutdown waits for, and a logger that
+follows the library convention (structlog's API, shown only where the application decides).
+This module is that API and nothing else: libraries use it instead of the runtime's private
+names (a test keeps ``persistence`` and ``cluster`` to it), so the runtime can change behind it.
 
 An *envelope* is ``(message, sender)``: what a mailbox holds and what ``context.sender`` reads.
 """
@@ -22,6 +23,7 @@ from actorsys._cell import _SPECIAL, ActorCell
 from actorsys._context import NO_ENVELOPE, ActorContext
 from actorsys._errors import ActorSystemError
 from actorsys._lifecycle import State
+from actorsys._logging import get_logger
 from actorsys._mailbox import MailboxStats
 from actorsys._ref import ActorRef, _PromiseRef
 from actorsys._system import ActorSystem
@@ -33,6 +35,7 @@ __all__ = [
     "current_envelope",
     "event_loop",
     "fail_ask",
+    "get_logger",
     "is_stopping",
     "new_promise",
     "prepend",

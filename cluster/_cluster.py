@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from actorsys import ActorSystem, runtime
 from cluster._errors import ClusterError
-from cluster._log import log
+from cluster._logging import log
 from cluster._membership import Member, MemberEvent, MemberLeft, MemberUp
 from cluster._nats import redact_url
 from cluster._placement import PlacementProvider

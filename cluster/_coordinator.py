@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import nats.js.errors
 
-from cluster._log import log
+from cluster._logging import log
 from cluster._membership import Membership
 from cluster._nats import Bucket, CasFailedError, check_cancelled
 

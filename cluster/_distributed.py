@@ -38,7 +38,7 @@ from cluster._coordinator import (
 )
 from cluster._errors import ClusterError, ClusterUnavailableError
 from cluster._leases import Leases
-from cluster._log import log
+from cluster._logging import log
 from cluster._membership import MemberEvent, MemberLeft, Membership
 from cluster._nats import Bucket, Change, check_cancelled, connect, watch
 from cluster._placement import (

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from actorsys import Cancellable, Clock
-from cluster._log import log
+from cluster._logging import log
 from cluster._nats import CasFailedError, check_cancelled
 from cluster._placement import ShardUnavailableError
 

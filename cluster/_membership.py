@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cluster._errors import ClusterError
-from cluster._log import log
+from cluster._logging import log
 from cluster._nats import Bucket, CasFailedError, Change, check_cancelled, watch
 
 

@@ -33,7 +33,7 @@ from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
 
 from cluster._errors import ClusterError
-from cluster._log import log
+from cluster._logging import log
 
 if TYPE_CHECKING:
     from cluster._cluster import ClusterSettings

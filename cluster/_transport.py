@@ -30,7 +30,7 @@ import msgpack
 
 from actorsys import ActorRef, ActorSystem, AskTimeoutError, runtime
 from cluster._errors import ClusterError, ClusterUnavailableError, RemoteError
-from cluster._log import log
+from cluster._logging import log
 from cluster._messages import ShardingEnvelope
 
 if TYPE_CHECKING:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -394,3 +395,10 @@ async def test_a_failure_in_a_turn_fails_the_actor_for_the_envelope_being_handle
     # the default strategy restarted it: a new instance takes mail, the failed message is gone
     assert await ref.ask("seen?", timeout=5) == []
     assert len(instances) == 2
+
+
+def test_get_logger_gives_libraries_the_library_logger_of_their_name(
+    logs: list[MutableMapping[str, Any]],
+) -> None:
+    runtime.get_logger("somelib").bind(path="/user/a").info("thing_happened", count=7)
+    assert logs == [{"path": "/user/a", "count": 7, "event": "thing_happened", "log_level": "info"}]
