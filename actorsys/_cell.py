@@ -22,7 +22,7 @@ import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from actorsys._context import NO_ENVELOPE, ActorFactory, Envelope
+from actorsys._context import NO_ENVELOPE, ActorFactory, envelope_of
 from actorsys._errors import (
     ActorDeadError,
     ActorInitializationError,
@@ -44,9 +44,14 @@ if TYPE_CHECKING:
 _THROUGHPUT = 300
 """Messages one actor handles before it yields the loop to others."""
 
-_SPECIAL = frozenset(
+_RUNTIME_MESSAGES = frozenset(
     {type(PoisonPill), type(Kill), Terminated, _TimerMessage, type(ReceiveTimeout)}
 )
+"""Messages the runtime handles itself (or checks) before the actor's behavior sees them."""
+
+_SPECIAL = _RUNTIME_MESSAGES | {tuple}
+"""Mailbox entries the drain hands to ``_special``: runtime messages and envelopes (mail with a
+sender; see ``_context.envelope_of``)."""
 
 _constructing: ActorCell | None = None
 """The cell whose actor instance is being constructed (read by ``Actor.__init__``)."""
@@ -182,33 +187,36 @@ class ActorCell(FaultHandling):
                 mail = self._mail
                 if not mail or self._suspended:
                     break
-                # The hot loop: plain handlers, no per-message bookkeeping beyond the sender.
+                # The hot loop: plain handlers, nothing per message but the entry being handled.
                 popleft = mail.popleft
                 special = _SPECIAL
-                while mail and budget:
-                    budget -= 1
-                    envelope = popleft()
-                    self._current = envelope
-                    message = envelope[0]
+                count = min(len(mail), budget)
+                for index in range(count):
+                    entry = self._current = popleft()
                     try:
-                        if message.__class__ in special:
-                            pending = self._special(message)
+                        if entry.__class__ in special:  # an envelope, or a runtime message
+                            pending = self._special(entry)
                         else:
-                            pending = self._behavior(message)  # type: ignore[misc]
+                            pending = self._behavior(entry)  # type: ignore[misc]
                     except Exception as error:
-                        self._fail(error, envelope)
+                        budget -= index + 1
+                        self._fail(error, entry)
                         break
                     if pending is not None and inspect.isawaitable(pending):
+                        budget -= index + 1
                         self._processed += _THROUGHPUT - budget
-                        self._continue_in_task(pending, envelope)
+                        self._continue_in_task(pending, entry)
                         return
                     if self._sys:  # the handler posted lifecycle work (stop, ...)
+                        budget -= index + 1
                         break
-                if not budget:
-                    self._processed += _THROUGHPUT
-                    self._current = NO_ENVELOPE
-                    self._loop.call_soon(self._run)
-                    return
+                else:
+                    budget -= count
+                    if not budget:
+                        self._processed += _THROUGHPUT
+                        self._current = NO_ENVELOPE
+                        self._loop.call_soon(self._run)
+                        return
         except BaseException:
             # Not a failure to supervise (KeyboardInterrupt, SystemExit, cancellation, or a
             # runtime bug): stop this actor so a shutdown can still complete, and re-raise.
@@ -220,16 +228,18 @@ class ActorCell(FaultHandling):
         self._scheduled = False
         self._idle()
 
-    def _continue_in_task(self, pending: Awaitable[Any], envelope: Envelope | None) -> None:
-        self._task = self._loop.create_task(self._await_then_run(pending, envelope))
+    def _continue_in_task(self, pending: Awaitable[Any], entry: Any) -> None:
+        """Await ``pending`` in a task, then drain on; ``entry`` is the mailbox entry whose handler
+        returned it (None for a lifecycle hook)."""
+        self._task = self._loop.create_task(self._await_then_run(pending, entry))
 
-    async def _await_then_run(self, pending: Awaitable[Any], envelope: Envelope | None) -> None:
+    async def _await_then_run(self, pending: Awaitable[Any], entry: Any) -> None:
         try:
             await pending
         except Exception as error:
             self._current = NO_ENVELOPE
-            if envelope is not None:
-                self._fail(error, envelope)
+            if entry is not None:
+                self._fail(error, entry)
             else:
                 self.log.error("actor_lifecycle_failed", error=repr(error), exc_info=error)
         except BaseException:
@@ -244,9 +254,9 @@ class ActorCell(FaultHandling):
 
         That is no failure to supervise: the actor stops, so that a shutdown still completes.
         """
-        sender = self._current[1]
-        if sender.__class__ is _PromiseRef:
-            sender.fail(ActorDeadError(self.path))
+        current = self._current
+        if current.__class__ is tuple and current[1].__class__ is _PromiseRef:
+            current[1].fail(ActorDeadError(self.path))
         self._current = NO_ENVELOPE
         self._task = None
         if self._state is State.STOPPING:
@@ -255,9 +265,15 @@ class ActorCell(FaultHandling):
             self._scheduled = False
             self._post_system(STOP)
 
-    def _special(self, message: Any) -> Awaitable[None] | None:
-        cls = message.__class__
+    def _special(self, entry: Any) -> Awaitable[None] | None:
         behavior: Behavior = self._behavior  # type: ignore[assignment]
+        message = entry
+        cls = entry.__class__
+        if cls is tuple:  # an envelope: the message told with a sender
+            message = entry[0]
+            cls = message.__class__
+            if cls not in _RUNTIME_MESSAGES:
+                return behavior(message)
         if cls is Terminated:
             watching = self._watching
             if watching is None or message.ref not in watching:
@@ -449,11 +465,11 @@ class ActorCell(FaultHandling):
                 log_failure(pending[1], pending[2], pending[3], None, pending[4])
         stash, self._stash = self._stash, None
         system = self.system
-        for envelope in itertools.chain(stash or (), mail or ()):
-            message, sender = envelope
+        for entry in itertools.chain(stash or (), mail or ()):
+            message, sender = envelope_of(entry)
             if sender.__class__ is _PromiseRef:
                 sender.fail(ActorDeadError(self.path, self._death_cause))
-            elif message.__class__ not in _SPECIAL:
+            elif message.__class__ not in _RUNTIME_MESSAGES:
                 system._dead_letter(message, sender, self._ref)
         for watcher in self._watchers or ():
             watcher.tell(Terminated(self._ref))

@@ -35,10 +35,21 @@ log = get_logger("actorsys")
 ActorFactory: TypeAlias = Callable[[], "Actor"]
 Behavior: TypeAlias = Callable[[Any], Awaitable[None] | None]
 Envelope: TypeAlias = tuple[Any, "ActorRef | None"]
-"""``(message, sender)``: what a mailbox holds and what ``context.sender`` reads."""
+"""``(message, sender)``: a message with its sender, as libraries see it (``actorsys.runtime``)."""
 
 NO_ENVELOPE: Envelope = (None, None)
 """The current envelope between two messages."""
+
+
+def envelope_of(entry: Any) -> Envelope:
+    """The ``(message, sender)`` of a mailbox entry.
+
+    A mailbox holds a message told without a sender as the message itself (a tell then allocates
+    nothing), and every other message as an envelope tuple; so a plain ``tuple`` in a mailbox is
+    always an envelope (``tell`` wraps a tuple message even without a sender).
+    """
+    return entry if entry.__class__ is tuple else (entry, None)
+
 
 _VALID_NAME_CHARS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@&=+,!~*'$;%()"
@@ -90,7 +101,7 @@ class ActorContext:
     # For the type checker only: at run time the public class annotates nothing private.
     if TYPE_CHECKING:
         _ref: ActorRef
-        _current: Envelope
+        _current: Any  # the mailbox entry being handled (see envelope_of), NO_ENVELOPE between
         _parent: ActorCell | None
         _name: str
         _children: dict[str, ActorCell] | None
@@ -108,7 +119,7 @@ class ActorContext:
         # What this face reads or calls of the layers above it (the cell provides them).
         _state: State
         _actor: Actor | None
-        _mail: deque[Envelope] | None
+        _mail: deque[Any] | None
         _scheduled: bool
         _prepend: Callable[[list[Envelope]], None]
         _new_child: Callable[[ActorFactory, str, Mailbox | None], ActorCell]
@@ -127,8 +138,17 @@ class ActorContext:
     @property
     def sender(self) -> ActorRef:
         """The sender of the message being handled (dead letters when there is none)."""
-        sender = self._current[1]
+        current = self._current
+        sender = current[1] if current.__class__ is tuple else None
         return sender if sender is not None else self.system.dead_letters
+
+    def _envelope(self) -> Envelope:
+        """The envelope being handled, made an envelope tuple in place: the same object for the
+        rest of this delivery, so identity tells two deliveries of one message apart."""
+        current = self._current
+        if current.__class__ is not tuple:
+            current = self._current = (current, None)
+        return current  # type: ignore[no-any-return]
 
     @property
     def parent(self) -> ActorRef:
@@ -207,7 +227,8 @@ class ActorContext:
     def forward(self, message: Any, ref: ActorRef) -> None:
         """Tell ``ref`` the ``message`` with the sender of the message being handled, so that
         ``ref`` answers the original sender (Akka's ``forward``)."""
-        ref.tell(message, self._current[1])
+        current = self._current
+        ref.tell(message, current[1] if current.__class__ is tuple else None)
 
     # ------------------------------------------------------------------ death watch
 
@@ -263,9 +284,9 @@ class ActorContext:
 
     def stash(self) -> None:
         """Put the current message aside until ``unstash_all``."""
-        current = self._current
-        if current is NO_ENVELOPE:
+        if self._current is NO_ENVELOPE:
             raise StashError(f"cannot stash: {self.path} is not handling a message")
+        current = self._envelope()
         if self._stash is None:
             self._stash = []
         elif self._stash and self._stash[-1] is current:

@@ -7,6 +7,10 @@ waiting: mail arriving at an idle actor creates it and has the loop run the drai
 queue and no task. ``ActorRef.tell`` appends by itself to a queue that exists (the hottest path,
 where a call would cost about a tenth of a tell) and hands every other case to
 :meth:`MailboxQueue._enqueue`.
+
+The queue holds a message told without a sender as the message itself, and any other as an
+``(message, sender)`` tuple (``_context.envelope_of``): most tells have no sender, and the tuple
+was most of what a tell cost.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from actorsys._context import ActorContext, Envelope
+from actorsys._context import ActorContext, Envelope, envelope_of
 from actorsys._errors import MailboxFullError
 from actorsys._lifecycle import State
 
@@ -67,7 +71,7 @@ class MailboxQueue(ActorContext):
 
     __slots__ = ("_capacity", "_loop", "_mail", "_overflow", "_scheduled", "_sys")
 
-    _mail: deque[Envelope] | None
+    _mail: deque[Any] | None
     # A list, not a deque: system queues hold one or two entries, and an empty deque costs
     # 600 bytes per spawned actor while its creation is pending.
     _sys: list[tuple[Any, ...]] | None
@@ -79,24 +83,25 @@ class MailboxQueue(ActorContext):
     if TYPE_CHECKING:
         _run: Callable[[], None]  # the drain (the cell)
 
-    def _enqueue(self, envelope: Envelope) -> None:
-        """Take a user message: a full bounded mailbox applies its overflow policy, and the mail of
-        a terminated actor goes to dead letters."""
+    def _enqueue(self, entry: Any) -> None:
+        """Take a mailbox entry (a message, or a tuple envelope): a full bounded mailbox applies its
+        overflow policy, and the mail of a terminated actor goes to dead letters."""
         mail = self._mail
         if mail is None:
             if self._state is State.DEAD:
-                self.system._dead_letter(envelope[0], envelope[1], self._ref)
+                self.system._dead_letter(*envelope_of(entry), self._ref)
                 return
-            self._mail = deque((envelope,))
+            mail = self._mail = deque()
+            mail.append(entry)
             self._schedule()
             return
         capacity = self._capacity
         if capacity is not None and len(mail) >= capacity:
             if self._overflow is Overflow.FAIL:
                 raise MailboxFullError(self.path, capacity)
-            self.system._dead_letter(envelope[0], envelope[1], self._ref)
+            self.system._dead_letter(*envelope_of(entry), self._ref)
             return
-        mail.append(envelope)
+        mail.append(entry)
 
     def _enqueue_system(self, message: tuple[Any, ...]) -> None:
         """Take a system message (the cell's ``_post_system`` decides whether one is taken)."""
@@ -129,7 +134,7 @@ class MailboxQueue(ActorContext):
         if self._receive_timeout is not None:
             self._idle_since = self.system._clock.time()
 
-    def _close(self) -> tuple[list[tuple[Any, ...]] | None, deque[Envelope] | None]:
+    def _close(self) -> tuple[list[tuple[Any, ...]] | None, deque[Any] | None]:
         """Empty the queue for good (the actor terminated): the system messages and the user mail
         that were left."""
         left = self._sys, self._mail

@@ -41,14 +41,18 @@ class ActorRef:
 
     def tell(self, message: Any, sender: ActorRef | None = None) -> None:
         """Send ``message`` without waiting; ``sender`` is what the receiver sees as its sender."""
-        cell = self._cell
-        mail = cell._mail
-        # The mailbox owns its queue (actorsys._mailbox); the one case of the hottest path, mail
-        # waiting (the drain is already scheduled or running), is inlined here: a call costs.
-        if mail is not None:
-            mail.append((message, sender))
+        # The mailbox owns its queue (actorsys._mailbox); the one case of the hottest path, a
+        # message without a sender while mail is waiting (the drain is already scheduled or
+        # running), is inlined here: a call costs. Such a message goes in bare; a tuple in a
+        # mailbox is always an envelope.
+        if sender is None and message.__class__ is not tuple:
+            mail = self._cell._mail
+            if mail is not None:
+                mail.append(message)
+                return
+            self._cell._enqueue(message)
         else:
-            cell._enqueue((message, sender))
+            self._cell._enqueue((message, sender))
 
     def ask(self, message: Any, timeout: float = 5.0) -> asyncio.Future[Any]:
         """Send ``message`` and return an awaitable for the first reply.
@@ -90,7 +94,10 @@ class BoundedActorRef(ActorRef):
     __slots__ = ()
 
     def tell(self, message: Any, sender: ActorRef | None = None) -> None:
-        self._cell._enqueue((message, sender))
+        if sender is None and message.__class__ is not tuple:
+            self._cell._enqueue(message)
+        else:
+            self._cell._enqueue((message, sender))
 
 
 class _PromiseRef(ActorRef):

@@ -43,8 +43,9 @@ Envelope: TypeAlias = tuple[Any, ActorRef | None]
 
 
 def current_envelope(context: ActorContext) -> Envelope:
-    """The envelope the actor is handling now (``(None, None)`` between messages)."""
-    return context._current
+    """The envelope the actor is handling now (``(None, None)`` between messages); the same object
+    for every call during one delivery of a message."""
+    return context._envelope()
 
 
 def set_current_envelope(context: ActorContext, envelope: Envelope) -> None:
