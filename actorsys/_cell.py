@@ -44,12 +44,12 @@ if TYPE_CHECKING:
 _THROUGHPUT = 300
 """Messages one actor handles before it yields the loop to others."""
 
-_RUNTIME_MESSAGES = frozenset(
+_RUNTIME = frozenset(
     {type(PoisonPill), type(Kill), Terminated, _TimerMessage, type(ReceiveTimeout)}
 )
 """Messages the runtime handles itself (or checks) before the actor's behavior sees them."""
 
-_SPECIAL = _RUNTIME_MESSAGES | {tuple}
+_SPECIAL = _RUNTIME | {tuple}
 """Mailbox entries the drain hands to ``_special``: runtime messages and envelopes (mail with a
 sender; see ``_context.envelope_of``)."""
 
@@ -189,15 +189,18 @@ class ActorCell(FaultHandling):
                     break
                 # The hot loop: plain handlers, nothing per message but the entry being handled.
                 popleft = mail.popleft
-                special = _SPECIAL
-                count = min(len(mail), budget)
+                count = len(mail)
+                if count > budget:  # noqa: PLR1730 (min() is a call, this runs per drain)
+                    count = budget
                 for index in range(count):
                     entry = self._current = popleft()
                     try:
-                        if entry.__class__ in special:  # an envelope, or a runtime message
-                            pending = self._special(entry)
-                        else:
+                        if entry.__class__ not in _SPECIAL:
                             pending = self._behavior(entry)  # type: ignore[misc]
+                        elif entry.__class__ is tuple and entry[0].__class__ not in _RUNTIME:
+                            pending = self._behavior(entry[0])  # type: ignore[misc]
+                        else:  # a runtime message, possibly in an envelope
+                            pending = self._special(entry)
                     except Exception as error:
                         budget -= index + 1
                         self._fail(error, entry)
@@ -272,7 +275,7 @@ class ActorCell(FaultHandling):
         if cls is tuple:  # an envelope: the message told with a sender
             message = entry[0]
             cls = message.__class__
-            if cls not in _RUNTIME_MESSAGES:
+            if cls not in _RUNTIME:
                 return behavior(message)
         if cls is Terminated:
             watching = self._watching
@@ -327,7 +330,7 @@ class ActorCell(FaultHandling):
                 f"the factory of {self.path} returned {actor!r}, not an Actor: pass an Actor "
                 "subclass or a callable returning a new instance"
             )
-        if getattr(actor, "_actor_cell", None) is not self:
+        if actor.__dict__.get("context") is not self:
             raise ActorSystemError(
                 f"{type(actor).__name__}.__init__ did not call Actor.__init__: "
                 "did you forget super().__init__()?"
@@ -469,7 +472,7 @@ class ActorCell(FaultHandling):
             message, sender = envelope_of(entry)
             if sender.__class__ is _PromiseRef:
                 sender.fail(ActorDeadError(self.path, self._death_cause))
-            elif message.__class__ not in _RUNTIME_MESSAGES:
+            elif message.__class__ not in _RUNTIME:
                 system._dead_letter(message, sender, self._ref)
         for watcher in self._watchers or ():
             watcher.tell(Terminated(self._ref))

@@ -26,6 +26,8 @@ from actorsys._context import ActorContext, Envelope, envelope_of
 from actorsys._errors import MailboxFullError
 from actorsys._lifecycle import State
 
+_DEAD = State.DEAD
+
 
 class Overflow(enum.Enum):
     """What a bounded mailbox does with a message when it is full."""
@@ -88,12 +90,14 @@ class MailboxQueue(ActorContext):
         overflow policy, and the mail of a terminated actor goes to dead letters."""
         mail = self._mail
         if mail is None:
-            if self._state is State.DEAD:
+            if self._state is _DEAD:
                 self.system._dead_letter(*envelope_of(entry), self._ref)
                 return
             mail = self._mail = deque()
             mail.append(entry)
-            self._schedule()
+            if not self._scheduled:  # _schedule, inlined: mail to an idle actor is common
+                self._scheduled = True
+                self._loop.call_soon(self._run)
             return
         capacity = self._capacity
         if capacity is not None and len(mail) >= capacity:

@@ -18,7 +18,7 @@ from actorsys._lifecycle import CREATE
 from actorsys._logging import get_logger
 from actorsys._mailbox import Mailbox
 from actorsys._messages import DeadLetter
-from actorsys._ref import ActorRef, _DeadLettersRef
+from actorsys._ref import ActorRef, _AskTimeouts, _DeadLettersRef
 from actorsys._supervision import DEFAULT_STRATEGY, SupervisorStrategy
 
 log = get_logger("actorsys")
@@ -92,6 +92,7 @@ class ActorSystem:
         self._shutdown_task: asyncio.Task[None] | None = None
         self._terminated: asyncio.Future[None] | None = None
         self._system_tasks: set[asyncio.Task[Any]] = set()
+        self._ask_timeouts: dict[float, _AskTimeouts] = {}  # pending asks by their timeout
         self._dead_letter_count = 0
         self._dead_letter_window = 0.0
         self._dead_letters_suppressed = 0
