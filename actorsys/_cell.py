@@ -22,7 +22,7 @@ import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from actorsys._context import NO_ENVELOPE, ActorFactory, envelope_of
+from actorsys._context import NO_ENVELOPE, RECEIVE, ActorFactory, envelope_of
 from actorsys._errors import (
     ActorDeadError,
     ActorInitializationError,
@@ -38,7 +38,6 @@ from actorsys._timers import _TimerMessage
 
 if TYPE_CHECKING:
     from actorsys._actor import Actor
-    from actorsys._context import Behavior
     from actorsys._system import ActorSystem
 
 _THROUGHPUT = 300
@@ -177,9 +176,8 @@ class ActorCell(FaultHandling):
         budget = _THROUGHPUT
         try:
             while True:
-                sys_queue = self._sys
-                if sys_queue:
-                    pending = self._system_message(sys_queue.pop(0))
+                if self._sys:
+                    pending = self._system_message(self._next_system())
                     if pending is not None:
                         self._continue_in_task(pending, None)
                         return
@@ -195,31 +193,34 @@ class ActorCell(FaultHandling):
                 for index in range(count):
                     entry = self._current = popleft()
                     try:
-                        if entry.__class__ not in _SPECIAL:
+                        cls = entry.__class__
+                        if cls in _SPECIAL:
+                            if cls is tuple and entry[0].__class__ not in _RUNTIME:
+                                pending = self._receive(entry[0])  # told with a sender
+                            else:  # a runtime message, possibly in an envelope
+                                pending = self._special(entry)
+                        elif self._behavior is RECEIVE:
+                            pending = self._actor.receive(entry)  # type: ignore[union-attr]
+                        else:
                             pending = self._behavior(entry)  # type: ignore[misc]
-                        elif entry.__class__ is tuple and entry[0].__class__ not in _RUNTIME:
-                            pending = self._behavior(entry[0])  # type: ignore[misc]
-                        else:  # a runtime message, possibly in an envelope
-                            pending = self._special(entry)
                     except Exception as error:
-                        budget -= index + 1
                         self._fail(error, entry)
                         break
                     if pending is not None and inspect.isawaitable(pending):
-                        budget -= index + 1
-                        self._processed += _THROUGHPUT - budget
+                        self._processed += _THROUGHPUT - budget + index + 1
                         self._continue_in_task(pending, entry)
                         return
                     if self._sys:  # the handler posted lifecycle work (stop, ...)
-                        budget -= index + 1
                         break
                 else:
                     budget -= count
                     if not budget:
                         self._processed += _THROUGHPUT
                         self._current = NO_ENVELOPE
-                        self._loop.call_soon(self._run)
+                        self._run_soon()  # still scheduled: others get their turn first
                         return
+                    continue
+                budget -= index + 1  # the loop broke off after this message
         except BaseException:
             # Not a failure to supervise (KeyboardInterrupt, SystemExit, cancellation, or a
             # runtime bug): stop this actor so a shutdown can still complete, and re-raise.
@@ -268,8 +269,15 @@ class ActorCell(FaultHandling):
             self._scheduled = False
             self._post_system(STOP)
 
+    def _receive(self, message: Any) -> Awaitable[None] | None:
+        """Hand ``message`` to the current behavior."""
+        behavior = self._behavior
+        if behavior is RECEIVE:
+            return self._actor.receive(message)  # type: ignore[union-attr]
+        return behavior(message)  # type: ignore[misc]
+
     def _special(self, entry: Any) -> Awaitable[None] | None:
-        behavior: Behavior = self._behavior  # type: ignore[assignment]
+        behavior = self._receive
         message = entry
         cls = entry.__class__
         if cls is tuple:  # an envelope: the message told with a sender
@@ -330,13 +338,15 @@ class ActorCell(FaultHandling):
                 f"the factory of {self.path} returned {actor!r}, not an Actor: pass an Actor "
                 "subclass or a callable returning a new instance"
             )
-        if actor.__dict__.get("context") is not self:
+        # Not set at all, reading it raises this same error (Actor.__getattr__); not via __dict__,
+        # which would give the instance a dict of its own.
+        if actor.context is not self:
             raise ActorSystemError(
                 f"{type(actor).__name__}.__init__ did not call Actor.__init__: "
                 "did you forget super().__init__()?"
             )
         self._actor = actor
-        self._behavior = actor.receive
+        self._behavior = RECEIVE
         self._behavior_stack = None
         return actor
 

@@ -12,7 +12,7 @@ checker only.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from actorsys._errors import ActorSystemError, InvalidActorNameError, StashError
 from actorsys._lifecycle import CREATE, STOP, State
@@ -36,6 +36,10 @@ ActorFactory: TypeAlias = Callable[[], "Actor"]
 Behavior: TypeAlias = Callable[[Any], Awaitable[None] | None]
 Envelope: TypeAlias = tuple[Any, "ActorRef | None"]
 """``(message, sender)``: a message with its sender, as libraries see it (``actorsys.runtime``)."""
+
+RECEIVE: Behavior = cast(Behavior, object())
+"""The behavior of an actor that did not ``become``: its own ``receive``, called through the
+instance. A marker, not the bound method: a bound method per actor costs 64 bytes."""
 
 NO_ENVELOPE: Envelope = (None, None)
 """The current envelope between two messages."""

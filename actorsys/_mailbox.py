@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorsys._context import ActorContext, Envelope, envelope_of
 from actorsys._errors import MailboxFullError
-from actorsys._lifecycle import State
+from actorsys._lifecycle import CREATE, State
 
 _DEAD = State.DEAD
 
@@ -74,9 +74,9 @@ class MailboxQueue(ActorContext):
     __slots__ = ("_capacity", "_loop", "_mail", "_overflow", "_scheduled", "_sys")
 
     _mail: deque[Any] | None
-    # A list, not a deque: system queues hold one or two entries, and an empty deque costs
-    # 600 bytes per spawned actor while its creation is pending.
-    _sys: list[tuple[Any, ...]] | None
+    # A tuple, replaced on each change: system queues hold one or two messages, and the queue of
+    # a spawned actor is a shared constant (nothing allocated per spawn).
+    _sys: tuple[tuple[Any, ...], ...] | None
     _scheduled: bool
     _capacity: int | None
     _overflow: Overflow
@@ -97,7 +97,10 @@ class MailboxQueue(ActorContext):
             mail.append(entry)
             if not self._scheduled:  # _schedule, inlined: mail to an idle actor is common
                 self._scheduled = True
-                self._loop.call_soon(self._run)
+                ready = self.system._ready
+                if not ready:
+                    self._loop.call_soon(run_ready, ready)
+                ready.append(self)
             return
         capacity = self._capacity
         if capacity is not None and len(mail) >= capacity:
@@ -109,10 +112,19 @@ class MailboxQueue(ActorContext):
 
     def _enqueue_system(self, message: tuple[Any, ...]) -> None:
         """Take a system message (the cell's ``_post_system`` decides whether one is taken)."""
-        if self._sys is None:
-            self._sys = []
-        self._sys.append(message)
+        queue = self._sys
+        if queue is None:
+            self._sys = _CREATE_ONLY if message is CREATE else (message,)
+        else:
+            self._sys = (*queue, message)
         self._schedule()
+
+    def _next_system(self) -> tuple[Any, ...]:
+        """Take the oldest system message (there is one)."""
+        queue = self._sys
+        assert queue is not None
+        self._sys = queue[1:] or None
+        return queue[0]
 
     def _prepend(self, envelopes: list[Envelope]) -> None:
         """Put ``envelopes`` in front of the user mail, in the order given."""
@@ -126,21 +138,51 @@ class MailboxQueue(ActorContext):
         """Have the loop run the drain soon, unless it is scheduled (or running) already."""
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self._run)
+            self._run_soon()
+
+    def _run_soon(self) -> None:
+        """Queue the drain on the system's ready list (the drain is marked scheduled).
+
+        One loop callback runs every drain that was ready when it started: no callback object
+        per actor woken, nor per actor spawned.
+        """
+        ready = self.system._ready
+        if not ready:
+            self._loop.call_soon(run_ready, ready)
+        ready.append(self)
 
     def _idle(self) -> None:
-        """The drain ran dry: release the empty queues, and note since when the actor is idle."""
+        """The drain ran dry: release the empty queue, and note since when the actor is idle."""
         mail = self._mail
         if mail is not None and not mail:
             self._mail = None
-        if self._sys is not None and not self._sys:
-            self._sys = None
         if self._receive_timeout is not None:
             self._idle_since = self.system._clock.time()
 
-    def _close(self) -> tuple[list[tuple[Any, ...]] | None, deque[Any] | None]:
+    def _close(self) -> tuple[tuple[tuple[Any, ...], ...] | None, deque[Any] | None]:
         """Empty the queue for good (the actor terminated): the system messages and the user mail
         that were left."""
         left = self._sys, self._mail
         self._sys = self._mail = None
         return left
+
+
+_CREATE_ONLY = (CREATE,)
+
+
+def run_ready(ready: list[MailboxQueue]) -> None:
+    """Run the drains on ``ready`` (a system's ready list), those queued meanwhile next time.
+
+    If a drain raises (a BaseException: see the cell's ``_run``), the drains after it stay
+    queued, for the next callback.
+    """
+    count = len(ready)
+    index = 0
+    try:
+        while index < count:
+            index += 1
+            ready[index - 1]._run()
+    finally:
+        del ready[:index]
+        if ready:  # queued while these ran (the list was not empty: nobody scheduled a call)
+            ready[0]._loop.call_soon(run_ready, ready)
