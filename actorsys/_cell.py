@@ -22,7 +22,7 @@ import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from actorsys._context import NO_ENVELOPE, RECEIVE, ActorFactory, envelope_of
+from actorsys._context import NO_ENVELOPE, RECEIVE, ActorFactory, RareField, envelope_of
 from actorsys._errors import (
     ActorDeadError,
     ActorInitializationError,
@@ -31,7 +31,7 @@ from actorsys._errors import (
 )
 from actorsys._fault_handling import FaultHandling, log_failure
 from actorsys._lifecycle import STOP, State, Sys
-from actorsys._mailbox import Mailbox, Overflow
+from actorsys._mailbox import Mailbox
 from actorsys._messages import Kill, PoisonPill, ReceiveTimeout, Terminated
 from actorsys._ref import ActorRef, BoundedActorRef, _PromiseRef
 from actorsys._timers import _TimerMessage
@@ -63,25 +63,16 @@ def constructing_cell() -> ActorCell | None:
 class ActorCell(FaultHandling):
     """One actor's runtime state; exposed to the actor as ``self.context``."""
 
-    __slots__ = (
-        "_actor",
-        "_children_changed",
-        "_death_cause",
-        "_factory",
-        "_processed",
-        "_state",
-        "_task",
-        "_termination",
-    )
+    __slots__ = ("_actor", "_factory", "_processed", "_state", "_task")
 
     _actor: Actor | None
     _state: State
     _factory: ActorFactory | None
     _processed: int
     _task: asyncio.Task[None] | None
-    _termination: asyncio.Future[None] | None
-    _death_cause: BaseException | None
-    _children_changed: asyncio.Future[None] | None
+    _termination: RareField[asyncio.Future[None] | None] = RareField(None)
+    _death_cause: RareField[BaseException | None] = RareField(None)
+    _children_changed: RareField[asyncio.Future[None] | None] = RareField(None)
 
     def __init__(
         self,
@@ -100,7 +91,6 @@ class ActorCell(FaultHandling):
         self._factory = factory
         self._actor = None
         self._behavior = None
-        self._behavior_stack = None
         self._mail = None
         self._sys = None
         self._scheduled = False
@@ -108,26 +98,12 @@ class ActorCell(FaultHandling):
         self._state = State.NEW
         self._current = NO_ENVELOPE
         self._processed = 0
-        self._capacity = None
-        self._overflow = Overflow.DROP
+        self._children = None
+        self._task = None
+        self._rare = None  # the rest, on first use (actorsys._context._RARE)
         if mailbox is not None and mailbox.capacity is not None:
             self._capacity = mailbox.capacity
             self._overflow = mailbox.overflow
-        self._children = None
-        self._children_changed = None
-        self._name_counter = 0
-        self._watchers = None
-        self._watching = None
-        self._stash = None
-        self._timers = None
-        self._receive_timeout = None
-        self._timeout_handle = None
-        self._idle_since = 0.0
-        self._restarts = None
-        self._task = None
-        self._termination = None
-        self._log = None
-        self._death_cause = None
 
     # ------------------------------------------------------------------ state
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from actorsys._context import envelope_of
+from actorsys._context import RareField, envelope_of
 from actorsys._lifecycle import RESUME, State, Sys
 from actorsys._mailbox import MailboxQueue
 from actorsys._ref import _PromiseRef
@@ -23,12 +23,12 @@ if TYPE_CHECKING:
 class FaultHandling(MailboxQueue):
     """The fault-handling layer of an actor's cell: failing, and deciding about failed children."""
 
-    __slots__ = ("_restarts", "_suspended")
+    __slots__ = ("_suspended",)
 
     _suspended: bool
     """Whether user messages wait: until the actor has started, and while a failure of it is
     being decided."""
-    _restarts: list[float] | None
+    _restarts: RareField[list[float] | None] = RareField(None)
     """When this actor was restarted, for its parent's restart limit."""
 
     def _fail(self, error: Exception, entry: Any, perpetrator: ActorCell | None = None) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from actorsys._context import ActorContext, Envelope, envelope_of
+from actorsys._context import ActorContext, Envelope, RareField, envelope_of
 from actorsys._errors import MailboxFullError
 from actorsys._lifecycle import CREATE, State
 
@@ -71,15 +71,15 @@ class MailboxStats:
 class MailboxQueue(ActorContext):
     """The mailbox layer of an actor's cell: user mail, system messages, scheduling the drain."""
 
-    __slots__ = ("_capacity", "_loop", "_mail", "_overflow", "_scheduled", "_sys")
+    __slots__ = ("_loop", "_mail", "_scheduled", "_sys")
 
     _mail: deque[Any] | None
     # A tuple, replaced on each change: system queues hold one or two messages, and the queue of
     # a spawned actor is a shared constant (nothing allocated per spawn).
     _sys: tuple[tuple[Any, ...], ...] | None
     _scheduled: bool
-    _capacity: int | None
-    _overflow: Overflow
+    _capacity: RareField[int | None] = RareField(None)
+    _overflow: RareField[Overflow] = RareField(Overflow.DROP)
     _loop: asyncio.AbstractEventLoop
 
     if TYPE_CHECKING:
@@ -156,7 +156,8 @@ class MailboxQueue(ActorContext):
         mail = self._mail
         if mail is not None and not mail:
             self._mail = None
-        if self._receive_timeout is not None:
+        # Most actors have no rare state: no look-up of the receive timeout after each drain.
+        if self._rare is not None and self._receive_timeout is not None:
             self._idle_since = self.system._clock.time()
 
     def _close(self) -> tuple[tuple[tuple[Any, ...], ...] | None, deque[Any] | None]:
