@@ -34,22 +34,18 @@ class Actor:
                 f"system.spawn({type(self).__name__}) or self.context.spawn(...) instead of "
                 f"calling {type(self).__name__}() directly"
             )
-        self.context = cell
+        self._actor_cell = cell
 
-    context: ActorContext
-    """This actor's context: self, sender, parent, children, spawn, timers, stash, log, ...
-
-    A plain attribute, not a property: actors read it for every reply."""
-
-    if not TYPE_CHECKING:  # hidden from type checkers: it would make every attribute valid
-
-        def __getattr__(self, name: str) -> Any:
-            if name == "context":  # only reached when Actor.__init__ never ran
-                raise ActorSystemError(
-                    f"{type(self).__name__}.__init__ did not call Actor.__init__: "
-                    "did you forget super().__init__()?"
-                )
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    @property
+    def context(self) -> ActorContext:
+        """This actor's context: self, sender, parent, children, spawn, timers, stash, log, ..."""
+        try:
+            return self._actor_cell
+        except AttributeError:
+            raise ActorSystemError(
+                f"{type(self).__name__}.__init__ did not call Actor.__init__: "
+                "did you forget super().__init__()?"
+            ) from None
 
     def receive(self, message: Any) -> Awaitable[None] | None:
         """Handle one message; the default treats every message as unhandled."""

@@ -314,9 +314,7 @@ class ActorCell(FaultHandling):
                 f"the factory of {self.path} returned {actor!r}, not an Actor: pass an Actor "
                 "subclass or a callable returning a new instance"
             )
-        # Not set at all, reading it raises this same error (Actor.__getattr__); not via __dict__,
-        # which would give the instance a dict of its own.
-        if actor.context is not self:
+        if getattr(actor, "_actor_cell", None) is not self:
             raise ActorSystemError(
                 f"{type(actor).__name__}.__init__ did not call Actor.__init__: "
                 "did you forget super().__init__()?"

@@ -18,7 +18,7 @@ from actorsys import (
     PoisonPill,
     runtime,
 )
-from actorsys.testing import TestProbe
+from actorsys.testing import TestProbe, settle
 
 
 class Reporter(Actor):
@@ -132,3 +132,16 @@ async def test_a_poison_pill_told_with_a_sender_stops_the_actor(
     ref.tell(PoisonPill, probe.ref)
     ref.tell("never handled")
     await probe.expect_terminated(ref)
+
+
+async def test_unhandled_mail_told_without_a_sender_is_a_dead_letter_without_a_sender(
+    system: ActorSystem, dead_letters: list[DeadLetter]
+) -> None:
+    class Nothing(Actor):
+        pass
+
+    ref = system.spawn(Nothing)
+    ref.tell("huh?")
+    ref.tell(("what", 1))
+    await settle()  # handled (by the default receive), not dropped when it stops
+    assert dead_letters == [DeadLetter("huh?", None, ref), DeadLetter(("what", 1), None, ref)]

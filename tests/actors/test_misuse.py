@@ -170,19 +170,3 @@ async def test_using_the_context_of_a_stopped_actor_raises_saying_it_has_stopped
     assert str(timer_error.value) == (
         "cannot start timer 'tick': /user/leaky has stopped (timers die with their actor)"
     )
-
-
-async def test_an_attribute_an_actor_does_not_have_raises_attribute_error_naming_it(
-    system: ActorSystem, probe: TestProbe
-) -> None:
-    class Plain(Actor):
-        def receive(self, message: Any) -> None:
-            probe.ref.tell((hasattr(self, "missing"), getattr(self, "missing", "default")))
-            try:
-                self.missing  # type: ignore[attr-defined]  # noqa: B018
-            except AttributeError as error:
-                probe.ref.tell(str(error))
-
-    system.spawn(Plain).tell("look")
-    await probe.expect_message((False, "default"))
-    await probe.expect_message("'Plain' object has no attribute 'missing'")
