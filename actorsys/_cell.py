@@ -52,6 +52,7 @@ _SPECIAL = _RUNTIME | {tuple}
 """Mailbox entries the drain hands to ``_special``: runtime messages and envelopes (mail with a
 sender; see ``_context.envelope_of``)."""
 
+
 _constructing: ActorCell | None = None
 """The cell whose actor instance is being constructed (read by ``Actor.__init__``)."""
 
@@ -169,12 +170,8 @@ class ActorCell(FaultHandling):
                 for index in range(count):
                     entry = self._current = popleft()
                     try:
-                        cls = entry.__class__
-                        if cls in _SPECIAL:
-                            if cls is tuple and entry[0].__class__ not in _RUNTIME:
-                                pending = self._receive(entry[0])  # told with a sender
-                            else:  # a runtime message, possibly in an envelope
-                                pending = self._special(entry)
+                        if entry.__class__ in _SPECIAL:  # an envelope, or a runtime message
+                            pending = self._special(entry)
                         elif self._behavior is RECEIVE:
                             pending = self._actor.receive(entry)  # type: ignore[union-attr]
                         else:
@@ -206,7 +203,10 @@ class ActorCell(FaultHandling):
         self._processed += _THROUGHPUT - budget
         self._current = NO_ENVELOPE
         self._scheduled = False
-        self._idle()
+        if not self._mail:
+            self._mail = None  # ran dry: an idle actor holds no queue (MailboxQueue._idle)
+        if self._rare is not None:  # it may have a receive timeout
+            self._idle()
 
     def _continue_in_task(self, pending: Awaitable[Any], entry: Any) -> None:
         """Await ``pending`` in a task, then drain on; ``entry`` is the mailbox entry whose handler
@@ -253,14 +253,18 @@ class ActorCell(FaultHandling):
         return behavior(message)  # type: ignore[misc]
 
     def _special(self, entry: Any) -> Awaitable[None] | None:
-        behavior = self._receive
+        """Handle a mailbox entry the drain does not: an envelope (a message told with a sender),
+        or a runtime message (see ``_RUNTIME``)."""
         message = entry
         cls = entry.__class__
-        if cls is tuple:  # an envelope: the message told with a sender
+        if cls is tuple:
             message = entry[0]
             cls = message.__class__
-            if cls not in _RUNTIME:
-                return behavior(message)
+            if cls not in _RUNTIME:  # the common case (an ask, a reply): _receive, inlined
+                if self._behavior is RECEIVE:
+                    return self._actor.receive(message)  # type: ignore[union-attr]
+                return self._behavior(message)  # type: ignore[misc]
+        behavior = self._receive
         if cls is Terminated:
             watching = self._watching
             if watching is None or message.ref not in watching:
