@@ -26,6 +26,9 @@ from actorsys._context import ActorContext, Envelope, RareField, envelope_of
 from actorsys._errors import MailboxFullError
 from actorsys._lifecycle import CREATE, State
 
+if TYPE_CHECKING:
+    from actorsys._system import ActorSystem
+
 _DEAD = State.DEAD
 
 
@@ -97,10 +100,10 @@ class MailboxQueue(ActorContext):
             mail.append(entry)
             if not self._scheduled:  # _schedule, inlined: mail to an idle actor is common
                 self._scheduled = True
-                ready = self.system._ready
-                if not ready:
-                    self._loop.call_soon(run_ready, ready)
-                ready.append(self)
+                system = self.system
+                if not system._ready:
+                    self._loop.call_soon(run_ready, system)
+                system._ready.append(self)
             return
         capacity = self._capacity
         if capacity is not None and len(mail) >= capacity:
@@ -143,13 +146,15 @@ class MailboxQueue(ActorContext):
     def _run_soon(self) -> None:
         """Queue the drain on the system's ready list (the drain is marked scheduled).
 
-        One loop callback runs every drain that was ready when it started: no callback object
-        per actor woken, nor per actor spawned.
+        One loop callback runs the drains queued until it starts, in order: no callback object
+        per actor woken or spawned. A drain queued while that callback runs goes to a new list
+        with a callback of its own, so drains keep their place among the loop's other callbacks
+        (a reply's wake-up, say) as with a callback each.
         """
-        ready = self.system._ready
-        if not ready:
-            self._loop.call_soon(run_ready, ready)
-        ready.append(self)
+        system = self.system
+        if not system._ready:
+            self._loop.call_soon(run_ready, system)
+        system._ready.append(self)
 
     def _idle(self) -> None:
         """The drain ran dry: release the empty queue, and note since when the actor is idle."""
@@ -171,19 +176,21 @@ class MailboxQueue(ActorContext):
 _CREATE_ONLY = (CREATE,)
 
 
-def run_ready(ready: list[MailboxQueue]) -> None:
-    """Run the drains on ``ready`` (a system's ready list), those queued meanwhile next time.
+def run_ready(system: ActorSystem) -> None:
+    """Run the drains on ``system``'s ready list (see ``MailboxQueue._run_soon``).
 
-    If a drain raises (a BaseException: see the cell's ``_run``), the drains after it stay
-    queued, for the next callback.
+    If a drain raises (a BaseException: see the cell's ``_run``), the drains after it are
+    queued again, in front.
     """
-    count = len(ready)
-    index = 0
+    ready = system._ready
+    system._ready = []
     try:
-        while index < count:
-            index += 1
-            ready[index - 1]._run()
-    finally:
-        del ready[:index]
-        if ready:  # queued while these ran (the list was not empty: nobody scheduled a call)
-            ready[0]._loop.call_soon(run_ready, ready)
+        for cell in ready:
+            cell._run()
+    except BaseException:
+        rest = ready[ready.index(cell) + 1 :]
+        if rest:
+            if not system._ready:
+                system._loop.call_soon(run_ready, system)
+            system._ready[:0] = rest
+        raise
