@@ -2,9 +2,9 @@
 
 The queue is the one place that takes user mail, puts mail back in front, takes system messages,
 schedules the drain and closes the queue when the actor terminates. It exists only while mail is
-waiting: mail arriving at an idle actor creates it and has the loop run the drain (the cell's
-``_run``) with ``call_soon``; the drain releases it when it runs dry, so an idle actor holds no
-queue and no task. ``ActorRef.tell`` appends by itself to a queue that exists (the hottest path,
+waiting: mail arriving at an idle actor creates it and puts the drain (the cell's ``_run``) on
+the system's ready list, which one loop callback runs (``run_ready``); the drain releases the
+queue when it runs dry, so an idle actor holds no queue, no task and no callback. ``ActorRef.tell`` appends by itself to a queue that exists (the hottest path,
 where a call would cost about a tenth of a tell) and hands every other case to
 :meth:`MailboxQueue._enqueue`.
 
