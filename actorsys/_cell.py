@@ -8,10 +8,11 @@ actor's instance, and waiting for its children to terminate. ``actor.context`` i
 as ``ActorContext``.
 
 The mailbox queue is drained by a plain call from a loop callback when mail arrives (the system's
-ready list, ``_mailbox.run_ready``): a plain-function handler costs no ``await`` per message. Only when a handler (or a lifecycle hook)
-returns an awaitable does the cell switch to a task, which awaits it and then resumes the plain
-drain. System messages (create, failed, resume, restart, stop) are processed before user messages,
-always between two user messages (states and system messages: ``_lifecycle``).
+ready list, ``_mailbox.run_ready``): a plain-function handler costs no ``await`` per message. Only
+when a handler (or a lifecycle hook) returns an awaitable does the cell switch to a task, which
+awaits it and then resumes the plain drain. System messages (create, failed, resume, restart, stop)
+are processed before user messages, always between two user messages (states and system messages:
+``_lifecycle``).
 """
 
 from __future__ import annotations

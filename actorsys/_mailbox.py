@@ -2,11 +2,11 @@
 
 The queue is the one place that takes user mail, puts mail back in front, takes system messages,
 schedules the drain and closes the queue when the actor terminates. It exists only while mail is
-waiting: mail arriving at an idle actor creates it and puts the drain (the cell's ``_run``) on
-the system's ready list, which one loop callback runs (``run_ready``); the drain releases the
-queue when it runs dry, so an idle actor holds no queue, no task and no callback. ``ActorRef.tell`` appends by itself to a queue that exists (the hottest path,
-where a call would cost about a tenth of a tell) and hands every other case to
-:meth:`MailboxQueue._enqueue`.
+waiting: mail arriving at an idle actor creates it and puts the drain (the cell's ``_run``) on the
+system's ready list, which one loop callback runs (``run_ready``); the drain releases the queue when
+it runs dry, so an idle actor holds no queue, no task and no callback. ``ActorRef.tell`` appends by
+itself to a queue that exists (the hottest path, where a call would cost about a tenth of a tell)
+and hands every other case to :meth:`MailboxQueue._enqueue`.
 
 The queue holds a message told without a sender as the message itself, and any other as an
 ``(message, sender)`` tuple (``_context.envelope_of``): most tells have no sender, and the tuple
