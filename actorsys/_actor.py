@@ -55,7 +55,9 @@ class Actor:
     def unhandled(self, message: Any) -> None:
         """Report ``message`` as unhandled: it goes to dead letters and is logged."""
         context = self.context
-        context.system._unhandled(message, context._current[1], context._ref)
+        current = context._current
+        sender = current[1] if current.__class__ is tuple else None
+        context.system._unhandled(message, sender, context._ref)
 
     def _around_start(self, restart_reason: Exception | None) -> Awaitable[None] | None:
         """Runtime extension point: ``pre_start``, or ``post_restart`` after a restart.

@@ -7,11 +7,12 @@ decisions), and this module's ``ActorCell``: the drain, creating, restarting and
 actor's instance, and waiting for its children to terminate. ``actor.context`` is the cell, typed
 as ``ActorContext``.
 
-The mailbox queue is drained by a plain callback scheduled with ``call_soon`` when mail arrives:
-a plain-function handler costs no ``await`` per message. Only when a handler (or a lifecycle hook)
-returns an awaitable does the cell switch to a task, which awaits it and then resumes the plain
-drain. System messages (create, failed, resume, restart, stop) are processed before user messages,
-always between two user messages (states and system messages: ``_lifecycle``).
+The mailbox queue is drained by a plain call from a loop callback when mail arrives (the system's
+ready list, ``_mailbox.run_ready``): a plain-function handler costs no ``await`` per message. Only
+when a handler (or a lifecycle hook) returns an awaitable does the cell switch to a task, which
+awaits it and then resumes the plain drain. System messages (create, failed, resume, restart, stop)
+are processed before user messages, always between two user messages (states and system messages:
+``_lifecycle``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from actorsys._context import NO_ENVELOPE, ActorFactory, Envelope
+from actorsys._context import NO_ENVELOPE, RECEIVE, ActorFactory, RareField, envelope_of
 from actorsys._errors import (
     ActorDeadError,
     ActorInitializationError,
@@ -31,22 +32,27 @@ from actorsys._errors import (
 )
 from actorsys._fault_handling import FaultHandling, log_failure
 from actorsys._lifecycle import STOP, State, Sys
-from actorsys._mailbox import Mailbox, Overflow
+from actorsys._mailbox import Mailbox
 from actorsys._messages import Kill, PoisonPill, ReceiveTimeout, Terminated
 from actorsys._ref import ActorRef, BoundedActorRef, _PromiseRef
 from actorsys._timers import _TimerMessage
 
 if TYPE_CHECKING:
     from actorsys._actor import Actor
-    from actorsys._context import Behavior
     from actorsys._system import ActorSystem
 
 _THROUGHPUT = 300
 """Messages one actor handles before it yields the loop to others."""
 
-_SPECIAL = frozenset(
+_RUNTIME = frozenset(
     {type(PoisonPill), type(Kill), Terminated, _TimerMessage, type(ReceiveTimeout)}
 )
+"""Messages the runtime handles itself (or checks) before the actor's behavior sees them."""
+
+_SPECIAL = _RUNTIME | {tuple}
+"""Mailbox entries the drain hands to ``_special``: runtime messages and envelopes (mail with a
+sender; see ``_context.envelope_of``)."""
+
 
 _constructing: ActorCell | None = None
 """The cell whose actor instance is being constructed (read by ``Actor.__init__``)."""
@@ -59,25 +65,16 @@ def constructing_cell() -> ActorCell | None:
 class ActorCell(FaultHandling):
     """One actor's runtime state; exposed to the actor as ``self.context``."""
 
-    __slots__ = (
-        "_actor",
-        "_children_changed",
-        "_death_cause",
-        "_factory",
-        "_processed",
-        "_state",
-        "_task",
-        "_termination",
-    )
+    __slots__ = ("_actor", "_factory", "_processed", "_state", "_task")
 
     _actor: Actor | None
     _state: State
     _factory: ActorFactory | None
     _processed: int
     _task: asyncio.Task[None] | None
-    _termination: asyncio.Future[None] | None
-    _death_cause: BaseException | None
-    _children_changed: asyncio.Future[None] | None
+    _termination: RareField[asyncio.Future[None] | None] = RareField(None)
+    _death_cause: RareField[BaseException | None] = RareField(None)
+    _children_changed: RareField[asyncio.Future[None] | None] = RareField(None)
 
     def __init__(
         self,
@@ -96,7 +93,6 @@ class ActorCell(FaultHandling):
         self._factory = factory
         self._actor = None
         self._behavior = None
-        self._behavior_stack = None
         self._mail = None
         self._sys = None
         self._scheduled = False
@@ -104,26 +100,12 @@ class ActorCell(FaultHandling):
         self._state = State.NEW
         self._current = NO_ENVELOPE
         self._processed = 0
-        self._capacity = None
-        self._overflow = Overflow.DROP
+        self._children = None
+        self._task = None
+        self._rare = None  # the rest, on first use (actorsys._context._RARE)
         if mailbox is not None and mailbox.capacity is not None:
             self._capacity = mailbox.capacity
             self._overflow = mailbox.overflow
-        self._children = None
-        self._children_changed = None
-        self._name_counter = 0
-        self._watchers = None
-        self._watching = None
-        self._stash = None
-        self._timers = None
-        self._receive_timeout = None
-        self._timeout_handle = None
-        self._idle_since = 0.0
-        self._restarts = None
-        self._task = None
-        self._termination = None
-        self._log = None
-        self._death_cause = None
 
     # ------------------------------------------------------------------ state
 
@@ -172,9 +154,8 @@ class ActorCell(FaultHandling):
         budget = _THROUGHPUT
         try:
             while True:
-                sys_queue = self._sys
-                if sys_queue:
-                    pending = self._system_message(sys_queue.pop(0))
+                if self._sys:
+                    pending = self._system_message(self._next_system())
                     if pending is not None:
                         self._continue_in_task(pending, None)
                         return
@@ -182,33 +163,38 @@ class ActorCell(FaultHandling):
                 mail = self._mail
                 if not mail or self._suspended:
                     break
-                # The hot loop: plain handlers, no per-message bookkeeping beyond the sender.
+                # The hot loop: plain handlers, nothing per message but the entry being handled.
                 popleft = mail.popleft
-                special = _SPECIAL
-                while mail and budget:
-                    budget -= 1
-                    envelope = popleft()
-                    self._current = envelope
-                    message = envelope[0]
+                count = len(mail)
+                if count > budget:  # noqa: PLR1730 (min() is a call, this runs per drain)
+                    count = budget
+                for index in range(count):
+                    entry = self._current = popleft()
                     try:
-                        if message.__class__ in special:
-                            pending = self._special(message)
+                        if entry.__class__ in _SPECIAL:  # an envelope, or a runtime message
+                            pending = self._special(entry)
+                        elif self._behavior is RECEIVE:
+                            pending = self._actor.receive(entry)  # type: ignore[union-attr]
                         else:
-                            pending = self._behavior(message)  # type: ignore[misc]
+                            pending = self._behavior(entry)  # type: ignore[misc]
                     except Exception as error:
-                        self._fail(error, envelope)
+                        self._fail(error, entry)
                         break
                     if pending is not None and inspect.isawaitable(pending):
-                        self._processed += _THROUGHPUT - budget
-                        self._continue_in_task(pending, envelope)
+                        self._processed += _THROUGHPUT - budget + index + 1
+                        self._continue_in_task(pending, entry)
                         return
                     if self._sys:  # the handler posted lifecycle work (stop, ...)
                         break
-                if not budget:
-                    self._processed += _THROUGHPUT
-                    self._current = NO_ENVELOPE
-                    self._loop.call_soon(self._run)
-                    return
+                else:
+                    budget -= count
+                    if not budget:
+                        self._processed += _THROUGHPUT
+                        self._current = NO_ENVELOPE
+                        self._run_soon()  # still scheduled: others get their turn first
+                        return
+                    continue
+                budget -= index + 1  # the loop broke off after this message
         except BaseException:
             # Not a failure to supervise (KeyboardInterrupt, SystemExit, cancellation, or a
             # runtime bug): stop this actor so a shutdown can still complete, and re-raise.
@@ -218,18 +204,23 @@ class ActorCell(FaultHandling):
         self._processed += _THROUGHPUT - budget
         self._current = NO_ENVELOPE
         self._scheduled = False
-        self._idle()
+        if not self._mail:
+            self._mail = None  # ran dry: an idle actor holds no queue (MailboxQueue._idle)
+        if self._rare is not None:  # it may have a receive timeout
+            self._idle()
 
-    def _continue_in_task(self, pending: Awaitable[Any], envelope: Envelope | None) -> None:
-        self._task = self._loop.create_task(self._await_then_run(pending, envelope))
+    def _continue_in_task(self, pending: Awaitable[Any], entry: Any) -> None:
+        """Await ``pending`` in a task, then drain on; ``entry`` is the mailbox entry whose handler
+        returned it (None for a lifecycle hook)."""
+        self._task = self._loop.create_task(self._await_then_run(pending, entry))
 
-    async def _await_then_run(self, pending: Awaitable[Any], envelope: Envelope | None) -> None:
+    async def _await_then_run(self, pending: Awaitable[Any], entry: Any) -> None:
         try:
             await pending
         except Exception as error:
             self._current = NO_ENVELOPE
-            if envelope is not None:
-                self._fail(error, envelope)
+            if entry is not None:
+                self._fail(error, entry)
             else:
                 self.log.error("actor_lifecycle_failed", error=repr(error), exc_info=error)
         except BaseException:
@@ -244,9 +235,9 @@ class ActorCell(FaultHandling):
 
         That is no failure to supervise: the actor stops, so that a shutdown still completes.
         """
-        sender = self._current[1]
-        if sender.__class__ is _PromiseRef:
-            sender.fail(ActorDeadError(self.path))
+        current = self._current
+        if current.__class__ is tuple and current[1].__class__ is _PromiseRef:
+            current[1].fail(ActorDeadError(self.path))
         self._current = NO_ENVELOPE
         self._task = None
         if self._state is State.STOPPING:
@@ -255,9 +246,26 @@ class ActorCell(FaultHandling):
             self._scheduled = False
             self._post_system(STOP)
 
-    def _special(self, message: Any) -> Awaitable[None] | None:
-        cls = message.__class__
-        behavior: Behavior = self._behavior  # type: ignore[assignment]
+    def _receive(self, message: Any) -> Awaitable[None] | None:
+        """Hand ``message`` to the current behavior."""
+        behavior = self._behavior
+        if behavior is RECEIVE:
+            return self._actor.receive(message)  # type: ignore[union-attr]
+        return behavior(message)  # type: ignore[misc]
+
+    def _special(self, entry: Any) -> Awaitable[None] | None:
+        """Handle a mailbox entry the drain does not: an envelope (a message told with a sender),
+        or a runtime message (see ``_RUNTIME``)."""
+        message = entry
+        cls = entry.__class__
+        if cls is tuple:
+            message = entry[0]
+            cls = message.__class__
+            if cls not in _RUNTIME:  # the common case (an ask, a reply): _receive, inlined
+                if self._behavior is RECEIVE:
+                    return self._actor.receive(message)  # type: ignore[union-attr]
+                return self._behavior(message)  # type: ignore[misc]
+        behavior = self._receive
         if cls is Terminated:
             watching = self._watching
             if watching is None or message.ref not in watching:
@@ -317,7 +325,7 @@ class ActorCell(FaultHandling):
                 "did you forget super().__init__()?"
             )
         self._actor = actor
-        self._behavior = actor.receive
+        self._behavior = RECEIVE
         self._behavior_stack = None
         return actor
 
@@ -449,11 +457,11 @@ class ActorCell(FaultHandling):
                 log_failure(pending[1], pending[2], pending[3], None, pending[4])
         stash, self._stash = self._stash, None
         system = self.system
-        for envelope in itertools.chain(stash or (), mail or ()):
-            message, sender = envelope
+        for entry in itertools.chain(stash or (), mail or ()):
+            message, sender = envelope_of(entry)
             if sender.__class__ is _PromiseRef:
                 sender.fail(ActorDeadError(self.path, self._death_cause))
-            elif message.__class__ not in _SPECIAL:
+            elif message.__class__ not in _RUNTIME:
                 system._dead_letter(message, sender, self._ref)
         for watcher in self._watchers or ():
             watcher.tell(Terminated(self._ref))

@@ -12,8 +12,9 @@ checker only.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, cast, overload
 
+from actorsys._clock import Cancellable
 from actorsys._errors import ActorSystemError, InvalidActorNameError, StashError
 from actorsys._lifecycle import CREATE, STOP, State
 from actorsys._logging import get_logger
@@ -25,20 +26,35 @@ if TYPE_CHECKING:
 
     from actorsys._actor import Actor
     from actorsys._cell import ActorCell
-    from actorsys._clock import Cancellable
     from actorsys._mailbox import Mailbox
     from actorsys._ref import ActorRef
     from actorsys._system import ActorSystem
 
 log = get_logger("actorsys")
+T = TypeVar("T")
 
 ActorFactory: TypeAlias = Callable[[], "Actor"]
 Behavior: TypeAlias = Callable[[Any], Awaitable[None] | None]
 Envelope: TypeAlias = tuple[Any, "ActorRef | None"]
-"""``(message, sender)``: what a mailbox holds and what ``context.sender`` reads."""
+"""``(message, sender)``: a message with its sender, as libraries see it (``actorsys.runtime``)."""
+
+RECEIVE: Behavior = cast(Behavior, object())
+"""The behavior of an actor that did not ``become``: its own ``receive``, called through the
+instance. A marker, not the bound method: a bound method per actor costs 64 bytes."""
 
 NO_ENVELOPE: Envelope = (None, None)
 """The current envelope between two messages."""
+
+
+def envelope_of(entry: Any) -> Envelope:
+    """The ``(message, sender)`` of a mailbox entry.
+
+    A mailbox holds a message told without a sender as the message itself (a tell then allocates
+    nothing), and every other message as an envelope tuple; so a plain ``tuple`` in a mailbox is
+    always an envelope (``tell`` wraps a tuple message even without a sender).
+    """
+    return entry if entry.__class__ is tuple else (entry, None)
+
 
 _VALID_NAME_CHARS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@&=+,!~*'$;%()"
@@ -51,6 +67,69 @@ def _check_name(name: str) -> None:
             f"invalid actor name {name!r}: use letters, digits and -_.:@&=+,!~*'$;%() "
             "(not empty, not starting with '$')"
         )
+
+
+class _Rare:
+    """An actor's rare state (see :class:`RareField`), created when a value is first set."""
+
+    __slots__ = (
+        "_behavior_stack",
+        "_capacity",
+        "_children_changed",
+        "_death_cause",
+        "_idle_since",
+        "_log",
+        "_name_counter",
+        "_overflow",
+        "_receive_timeout",
+        "_restarts",
+        "_stash",
+        "_termination",
+        "_timeout_handle",
+        "_timers",
+        "_watchers",
+        "_watching",
+    )
+
+
+class RareField(Generic[T]):
+    """An attribute of an actor's cell that most actors never set (become, stash, timers, death
+    watch, a receive timeout, a bounded mailbox, restarts, stopping).
+
+    It lives in a ``_Rare`` object created on the first set, and reads as its default until
+    then: an idle actor holds one empty slot instead of sixteen.
+    """
+
+    __slots__ = ("_default", "_slot")
+
+    def __init__(self, default: T) -> None:
+        self._default = default
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = getattr(_Rare, name)
+
+    @overload
+    def __get__(self, context: None, owner: type) -> RareField[T]: ...
+    @overload
+    def __get__(self, context: ActorContext, owner: type) -> T: ...
+    def __get__(self, context: ActorContext | None, owner: type) -> T | RareField[T]:
+        if context is None:
+            return self
+        rare = context._rare
+        if rare is None:
+            return self._default
+        try:
+            return self._slot.__get__(rare)  # type: ignore[no-any-return]
+        except AttributeError:  # never set
+            return self._default
+
+    def __set__(self, context: ActorContext, value: T) -> None:
+        rare = context._rare
+        if rare is None:
+            if value is self._default:
+                return
+            rare = context._rare = _Rare()
+        self._slot.__set__(rare, value)
 
 
 class ActorContext:
@@ -66,49 +145,43 @@ class ActorContext:
 
     __slots__ = (
         "_behavior",
-        "_behavior_stack",
         "_children",
         "_current",
-        "_idle_since",
-        "_log",
         "_name",
-        "_name_counter",
         "_parent",
-        "_receive_timeout",
+        "_rare",
         "_ref",
-        "_stash",
-        "_timeout_handle",
-        "_timers",
-        "_watchers",
-        "_watching",
         "system",
     )
 
     system: ActorSystem
     """The actor system this actor belongs to."""
 
+    # Not annotated: the public class annotates nothing private at run time.
+    _behavior_stack = RareField["list[Behavior] | None"](None)
+    _stash = RareField["list[Envelope] | None"](None)
+    _timers = RareField["TimerScheduler | None"](None)
+    _watchers = RareField["set[ActorRef] | None"](None)
+    _watching = RareField["set[ActorRef] | None"](None)
+    _receive_timeout = RareField["float | None"](None)
+    _timeout_handle = RareField[Cancellable | None](None)
+    _idle_since = RareField[float](0.0)
+    _name_counter = RareField[int](0)
+    _log = RareField[Any](None)
+
     # For the type checker only: at run time the public class annotates nothing private.
     if TYPE_CHECKING:
+        _rare: _Rare | None
         _ref: ActorRef
-        _current: Envelope
+        _current: Any  # the mailbox entry being handled (see envelope_of), NO_ENVELOPE between
         _parent: ActorCell | None
         _name: str
         _children: dict[str, ActorCell] | None
-        _name_counter: int
-        _watchers: set[ActorRef] | None
-        _watching: set[ActorRef] | None
         _behavior: Behavior | None
-        _behavior_stack: list[Behavior] | None
-        _stash: list[Envelope] | None
-        _timers: TimerScheduler | None
-        _log: Any
-        _receive_timeout: float | None
-        _timeout_handle: Cancellable | None
-        _idle_since: float
         # What this face reads or calls of the layers above it (the cell provides them).
         _state: State
         _actor: Actor | None
-        _mail: deque[Envelope] | None
+        _mail: deque[Any] | None
         _scheduled: bool
         _prepend: Callable[[list[Envelope]], None]
         _new_child: Callable[[ActorFactory, str, Mailbox | None], ActorCell]
@@ -127,8 +200,17 @@ class ActorContext:
     @property
     def sender(self) -> ActorRef:
         """The sender of the message being handled (dead letters when there is none)."""
-        sender = self._current[1]
+        current = self._current
+        sender = current[1] if current.__class__ is tuple else None
         return sender if sender is not None else self.system.dead_letters
+
+    def _envelope(self) -> Envelope:
+        """The envelope being handled, made an envelope tuple in place: the same object for the
+        rest of this delivery, so identity tells two deliveries of one message apart."""
+        current = self._current
+        if current.__class__ is not tuple:
+            current = self._current = (current, None)
+        return current  # type: ignore[no-any-return]
 
     @property
     def parent(self) -> ActorRef:
@@ -207,7 +289,8 @@ class ActorContext:
     def forward(self, message: Any, ref: ActorRef) -> None:
         """Tell ``ref`` the ``message`` with the sender of the message being handled, so that
         ``ref`` answers the original sender (Akka's ``forward``)."""
-        ref.tell(message, self._current[1])
+        current = self._current
+        ref.tell(message, current[1] if current.__class__ is tuple else None)
 
     # ------------------------------------------------------------------ death watch
 
@@ -263,9 +346,9 @@ class ActorContext:
 
     def stash(self) -> None:
         """Put the current message aside until ``unstash_all``."""
-        current = self._current
-        if current is NO_ENVELOPE:
+        if self._current is NO_ENVELOPE:
             raise StashError(f"cannot stash: {self.path} is not handling a message")
+        current = self._envelope()
         if self._stash is None:
             self._stash = []
         elif self._stash and self._stash[-1] is current:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from actorsys._context import RareField, envelope_of
 from actorsys._lifecycle import RESUME, State, Sys
 from actorsys._mailbox import MailboxQueue
 from actorsys._ref import _PromiseRef
@@ -17,33 +18,31 @@ from actorsys._supervision import DEFAULT_STRATEGY, Directive, SupervisorStrateg
 
 if TYPE_CHECKING:
     from actorsys._cell import ActorCell
-    from actorsys._context import Envelope
 
 
 class FaultHandling(MailboxQueue):
     """The fault-handling layer of an actor's cell: failing, and deciding about failed children."""
 
-    __slots__ = ("_restarts", "_suspended")
+    __slots__ = ("_suspended",)
 
     _suspended: bool
     """Whether user messages wait: until the actor has started, and while a failure of it is
     being decided."""
-    _restarts: list[float] | None
+    _restarts: RareField[list[float] | None] = RareField(None)
     """When this actor was restarted, for its parent's restart limit."""
 
-    def _fail(
-        self, error: Exception, envelope: Envelope | None, perpetrator: ActorCell | None = None
-    ) -> None:
+    def _fail(self, error: Exception, entry: Any, perpetrator: ActorCell | None = None) -> None:
         """Suspend this actor and ask the parent what to do (the parent logs the failure once it
         has decided, at a level that depends on the decision).
 
+        ``entry`` is the mailbox entry being handled, None for a lifecycle failure.
         ``perpetrator`` is the child whose failure this actor escalated: it stays suspended until
         this actor is resumed (then it is resumed too) or restarted (then it is restarted too).
         """
         self._suspended = True
         message = None
-        if envelope is not None:
-            message, sender = envelope
+        if entry is not None:
+            message, sender = envelope_of(entry)
             if sender.__class__ is _PromiseRef:
                 sender.fail(error)
         if self._parent is None:

@@ -17,9 +17,9 @@ from actorsys._errors import ActorSystemError
 from actorsys._event_stream import EventStream
 from actorsys._lifecycle import CREATE
 from actorsys._logging import get_logger
-from actorsys._mailbox import Mailbox
+from actorsys._mailbox import Mailbox, MailboxQueue
 from actorsys._messages import DeadLetter
-from actorsys._ref import ActorRef, _DeadLettersRef
+from actorsys._ref import ActorRef, _AskTimeouts, _DeadLettersRef
 from actorsys._supervision import DEFAULT_STRATEGY, SupervisorStrategy
 
 log = get_logger("actorsys")
@@ -94,6 +94,8 @@ class ActorSystem:
         self._terminated: asyncio.Future[None] | None = None
         self._system_tasks: set[asyncio.Task[Any]] = set()
         self._before_stop: list[Callable[[], Awaitable[None]]] = []  # actorsys.runtime
+        self._ask_timeouts: dict[float, _AskTimeouts] = {}  # pending asks by their timeout
+        self._ready: list[MailboxQueue] = []  # drains to run (actorsys._mailbox.run_ready)
         self._dead_letter_count = 0
         self._dead_letter_window = 0.0
         self._dead_letters_suppressed = 0

@@ -25,7 +25,7 @@ from actorsys._errors import ActorSystemError
 from actorsys._lifecycle import State
 from actorsys._logging import get_logger
 from actorsys._mailbox import MailboxStats
-from actorsys._ref import ActorRef, _PromiseRef
+from actorsys._ref import ActorRef, _AskTimeouts, _PromiseRef
 from actorsys._system import ActorSystem
 
 __all__ = [
@@ -54,8 +54,9 @@ _RUNNING = State.RUNNING  # an enum member read through its class costs an objec
 
 
 def current_envelope(context: ActorContext) -> Envelope:
-    """The envelope the actor is handling now (``(None, None)`` between messages)."""
-    return context._current
+    """The envelope the actor is handling now (``(None, None)`` between messages); the same object
+    for every call during one delivery of a message."""
+    return context._envelope()
 
 
 def set_current_envelope(context: ActorContext, envelope: Envelope) -> None:
@@ -94,11 +95,11 @@ def run_turn(context: ActorContext, turn: Callable[[], Envelope | None]) -> bool
         envelope = turn()
         if envelope is not None:
             cell._current = envelope
-            message = envelope[0]
-            if message.__class__ in _SPECIAL:
-                pending = cell._special(message)
+            # As the drain dispatches a mailbox entry (an envelope is one: see _cell._special).
+            if envelope.__class__ in _SPECIAL:
+                pending = cell._special(envelope)
             else:
-                pending = cell._behavior(message)  # type: ignore[misc]
+                pending = cell._receive(envelope)
             if pending is not None and inspect.isawaitable(pending):
                 cell._continue_in_task(pending, envelope)  # it runs the drain when done
                 return True
@@ -144,11 +145,22 @@ def new_promise(target: ActorRef, timeout: float) -> tuple[ActorRef, asyncio.Fut
     """
     if not timeout > 0:
         raise ValueError(f"ask timeout must be positive, got {timeout!r}")
-    cell = target._cell
-    future: asyncio.Future[Any] = cell._loop.create_future()
-    promise = _PromiseRef(cell, future, timeout)
-    promise._target = target.path
+    system = target._cell.system
+    timeouts = system._ask_timeouts.get(timeout)
+    if timeouts is None:
+        timeouts = system._ask_timeouts[timeout] = _AskTimeouts(system, timeout)
+    future: asyncio.Future[Any] = system._temp_cell._loop.create_future()
+    promise = _PromiseRef(system._temp_cell, target, future, timeouts.add())
+    timeouts.queue.append(promise)
     return promise, future
+
+
+def _withdraw_promise(promise: ActorRef, timeout: float) -> None:
+    """Forget a promise from :func:`new_promise` whose ask could not be sent."""
+    assert isinstance(promise, _PromiseRef)
+    timeouts = promise._cell.system._ask_timeouts.get(timeout)
+    if timeouts is not None:
+        timeouts.withdraw(promise)
 
 
 def promise_future(ref: ActorRef | None) -> asyncio.Future[Any] | None:
@@ -198,7 +210,7 @@ class RemoteRef(ActorRef):
         try:
             self._send(message, promise)
         except BaseException:
-            cast("_PromiseRef", promise)._handle.cancel()
+            _withdraw_promise(promise, timeout)
             raise
         return future
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
+import weakref
 from typing import Any
 
 import pytest
@@ -214,3 +215,50 @@ async def test_ask_to_a_full_mailbox_that_fails_raises_mailbox_full_error_and_le
     finally:
         gate.set()
         loop.set_exception_handler(None)
+
+
+async def test_asks_with_the_same_timeout_each_time_out_at_their_own_deadline(
+    system: ActorSystem, clock: ManualClock
+) -> None:
+    ref = system.spawn(Silent)
+    first = ref.ask("first", timeout=10.0)
+    await clock.advance(4.0)
+    second = ref.ask("second", timeout=10.0)
+    shorter = ref.ask("shorter", timeout=3.0)
+    await clock.advance(3.0)
+    assert (first.done(), second.done(), shorter.done()) == (False, False, True)
+    await clock.advance(3.0)
+    assert (first.done(), second.done()) == (True, False)
+    await clock.advance(3.9)
+    assert not second.done()
+    await clock.advance(0.1)
+    for pending, timeout in ((first, 10.0), (second, 10.0), (shorter, 3.0)):
+        with pytest.raises(AskTimeoutError) as caught:
+            await pending
+        assert caught.value.timeout == timeout
+
+
+async def test_answered_asks_leave_no_clock_call_once_their_timeout_has_passed(
+    system: ActorSystem, clock: ManualClock
+) -> None:
+    ref = system.spawn(Echo)
+    for n in range(3):
+        assert await ref.ask(n, timeout=5.0) == n
+    await clock.advance(5.0)
+    assert clock.pending == 0
+
+
+async def test_answered_asks_are_not_kept_alive_behind_one_that_is_still_pending(
+    system: ActorSystem,
+) -> None:
+    silent, echo = system.spawn(Silent), system.spawn(Echo)
+    waiting = silent.ask("never answered", timeout=60.0)
+    answered: list[weakref.ref[asyncio.Future[Any]]] = []
+    for n in range(1000):
+        future = echo.ask(n, timeout=60.0)
+        assert await future == n
+        answered.append(weakref.ref(future))
+        del future
+    gc.collect()
+    assert sum(ref() is not None for ref in answered) < 100
+    assert not waiting.done()

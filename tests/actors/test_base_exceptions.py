@@ -106,6 +106,39 @@ def test_keyboard_interrupt_in_a_handler_propagates_out_of_the_loop_and_the_syst
 
 
 @pytest.mark.parametrize("loop", LOOPS)
+def test_keyboard_interrupt_in_one_actor_leaves_the_actors_woken_with_it_able_to_run_and_stop(
+    loop: str,
+) -> None:
+    result = run_scenario(
+        loop,
+        """
+        class Bystander(Actor):
+            def receive(self, message):
+                say("bystander got", message)
+
+            def post_stop(self):
+                say("bystander stopped")
+
+        async def scenario(system, ref):
+            bystander = system.spawn(Bystander, "bystander")
+            await asyncio.sleep(0)
+            ref.tell("interrupt")
+            bystander.tell("hello")  # woken in the same round as the victim, after it
+            await asyncio.sleep(10)
+        """,
+        victim("plain", "KeyboardInterrupt"),
+    )
+    assert died_of_keyboard_interrupt(result), result
+    assert result.stdout.splitlines() == [
+        "pre_start",
+        "bystander got hello",
+        "post_stop",
+        "bystander stopped",
+        "shut down False 0",
+    ]
+
+
+@pytest.mark.parametrize("loop", LOOPS)
 def test_keyboard_interrupt_in_pre_start_propagates_and_is_not_an_initialization_failure(
     loop: str,
 ) -> None:
