@@ -9,13 +9,23 @@ from typing import Any
 from actorsys import PoisonPill
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ShardingEnvelope:
     """A message for the entity ``entity_id``: what a region routes without a custom extractor
     (and what :class:`~cluster.EntityRef` sends with any extractor)."""
 
     entity_id: str
     message: Any
+
+    def __init__(self, entity_id: str, message: Any) -> None:
+        # Built once per message sent: the slots' setters cost less than the frozen
+        # dataclass's object.__setattr__ calls.
+        _set_entity_id(self, entity_id)
+        _set_message(self, message)
+
+
+_set_entity_id = vars(ShardingEnvelope)["entity_id"].__set__
+_set_message = vars(ShardingEnvelope)["message"].__set__
 
 
 @dataclass(frozen=True, slots=True)
