@@ -39,6 +39,7 @@ from cluster._extractor import (
 from cluster._messages import ClusterShardingStats, Passivate, RegionState, ShardingEnvelope
 from cluster._settings import ShardingSettings
 from cluster._sharding import ClusterSharding, EntityRef
+from persistence._public import expose
 
 if TYPE_CHECKING:
     from cluster._cluster import Cluster, ClusterSettings, Member, MemberLeft, MemberUp
@@ -95,6 +96,7 @@ def _import_on_first_use(name: str) -> Any:
         ) from error
     value = getattr(module, name)
     globals()[name] = value  # later lookups do not come here
+    expose(__name__, globals(), [name])
     return value
 
 
@@ -104,3 +106,6 @@ if not TYPE_CHECKING:  # type checkers see the imports above
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_NEED_NATS})
+
+
+expose(__name__, globals(), __all__)  # cluster.ClusterSharding, not cluster._sharding....
