@@ -36,7 +36,13 @@ from cluster._extractor import (
     default_shard_id,
     stable_hash,
 )
-from cluster._messages import ClusterShardingStats, Passivate, RegionState, ShardingEnvelope
+from cluster._messages import (
+    ClusterShardingStats,
+    Passivate,
+    RegionState,
+    SafeStop,
+    ShardingEnvelope,
+)
 from cluster._settings import ShardingSettings
 from cluster._sharding import ClusterSharding, EntityRef
 from persistence._public import expose
@@ -61,6 +67,7 @@ __all__ = [
     "Passivate",
     "RegionState",
     "RemoteError",
+    "SafeStop",
     "ShardingBufferFullError",
     "ShardingConfigError",
     "ShardingEnvelope",

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from actorsys import Actor, ActorRef, Terminated, runtime
+from actorsys import Actor, ActorRef, PoisonPill, Terminated, runtime
 from cluster._errors import EntityIdError, ShardingBufferFullError
 from cluster._extractor import MessageExtractor
 from cluster._logging import get_logger
-from cluster._messages import Passivate, ShardingEnvelope
+from cluster._messages import Passivate, SafeStop, ShardingEnvelope
 from cluster._settings import ShardingSettings
-from persistence import PersistentActor
+from persistence import PersistentActor, StopAfterPending
 
 if TYPE_CHECKING:
     from cluster._direct import Routes, ShardLink
@@ -97,6 +97,8 @@ class ShardLogic:
         self._passivating: dict[str, list[Envelope]] = {}
         """Entities asked to stop, with the messages (as received) that arrived for them since."""
         self._held = 0
+        self._persistent: set[str] = set()
+        """Entities whose instance is a PersistentActor (what SafeStop sends them)."""
         self._handing_off = False
         idle = spec.settings.passivate_idle_after
         self._idle_after = idle
@@ -216,10 +218,14 @@ class ShardLogic:
         epoch = self._epoch
         factory = spec.factory
 
+        persistent = self._persistent
+
         def make() -> Actor:
             instance = factory(entity_id)
-            if epoch is not None and isinstance(instance, PersistentActor):
-                instance.owner_epoch = epoch
+            if isinstance(instance, PersistentActor):
+                persistent.add(entity_id)
+                if epoch is not None:
+                    instance.owner_epoch = epoch
             return instance
 
         context = self.context
@@ -264,6 +270,11 @@ class ShardLogic:
         self._disallow_direct(entity_id, ref)  # later tells are held until it stopped
         self._passivating[entity_id] = []
         self._last_active.pop(entity_id, None)
+        self._send_stop(entity_id, ref, stop_message)
+
+    def _send_stop(self, entity_id: str, ref: ActorRef, stop_message: Any) -> None:
+        if stop_message is SafeStop:
+            stop_message = StopAfterPending if entity_id in self._persistent else PoisonPill
         ref.tell(stop_message, self.context.self)
 
     def _passivate_idle(self) -> None:
@@ -288,6 +299,7 @@ class ShardLogic:
         if entity_id is None:
             return
         self._disallow_direct(entity_id, ref)
+        self._persistent.discard(entity_id)
         held = self._passivating.pop(entity_id, None)
         if self._handing_off:
             if held:
@@ -333,8 +345,8 @@ class ShardLogic:
         self._link.close(self._routes)
         context = self.context
         stop_message = self._spec.settings.stop_message
-        for ref in self._entities.values():
-            ref.tell(stop_message, context.self)
+        for entity_id, ref in self._entities.items():
+            self._send_stop(entity_id, ref, stop_message)
         self._entities.clear()
         self._last_active.clear()
         if not self._ids:
