@@ -3,13 +3,15 @@
 An application needs only ``actorsys`` and ``actorsys.testing``. A library that layers its own
 actor behaviour on the runtime (the persistent actor's command stash, a shard region's buffering)
 needs a little more: the envelope being handled, putting envelopes back at the front of the
-mailbox, a turn of an idle actor without a mailbox trip, dead letters, completing an ask,
-stopping with a cause, the loop, background work that shutdown waits for, and a logger that
-follows the library convention (structlog's API, shown only where the application decides).
-This module is that API and nothing else: libraries use it instead of the runtime's private
-names (a test keeps ``persistence`` and ``cluster`` to it), so the runtime can change behind it.
+mailbox, a turn of an idle actor without a mailbox trip, a ref class of its own, dead letters,
+completing an ask, stopping with a cause, the loop, background work that shutdown waits for,
+and a logger that follows the library convention (structlog's API, shown only where the
+application decides). This module is that API and nothing else: libraries use it instead of the
+runtime's private names (a test keeps ``persistence`` and ``cluster`` to it), so the runtime can
+change behind it.
 
-An *envelope* is ``(message, sender)``: what a mailbox holds and what ``context.sender`` reads.
+An *envelope* is ``(message, sender)``: what ``current_envelope`` returns and what
+``context.sender`` reads (a message told without a sender waits in the mailbox bare).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, TypeAlias, cast
+from typing import Any, TypeAlias, TypeVar, cast
 
 from actorsys._cell import _SPECIAL, ActorCell
 from actorsys._context import NO_ENVELOPE, ActorContext
@@ -41,16 +43,19 @@ __all__ = [
     "prepend",
     "promise_future",
     "publish_dead_letter",
+    "replace_ref",
     "run_turn",
     "set_current_envelope",
     "spawn_system_task",
     "stop_for",
+    "tell_if_alive",
 ]
 
 Envelope: TypeAlias = tuple[Any, ActorRef | None]
 """``(message, sender)``."""
 
 _RUNNING = State.RUNNING  # an enum member read through its class costs an object on 3.11
+_DEAD = State.DEAD
 
 
 def current_envelope(context: ActorContext) -> Envelope:
@@ -225,6 +230,43 @@ class RemoteRef(ActorRef):
 
     def __repr__(self) -> str:
         return f"RemoteRef({self._remote_path})"
+
+
+_R = TypeVar("_R", bound=ActorRef)
+
+
+def replace_ref(ref: ActorRef, ref_class: type[_R]) -> _R:
+    """Make ``ref_class`` (a subclass of :class:`ActorRef` adding behaviour to ``tell``) the
+    class of a just-spawned actor's ref, and return the new ref.
+
+    Call it right after ``spawn``, before the old ref is shared: from then on the actor's
+    ``context.self``, its children's ``context.parent`` and its ``Terminated`` carry the new
+    ref. The new ref's ``__init__`` is not called (set its own slots afterwards); its ``tell``
+    delivers to the actor with ``ActorRef.tell(self, message, sender)``. For a library whose
+    refs route some messages elsewhere (a shard region's ref, straight to a running entity).
+    """
+    cell = ref._cell
+    if ref.__class__ is not ActorRef or cell._ref is not ref:
+        raise ActorSystemError(
+            f"cannot replace the ref {ref!r}: only the plain ref of an actor without a bounded "
+            "mailbox can be replaced"
+        )
+    new = ref_class.__new__(ref_class)
+    ActorRef.__init__(new, cell)
+    cell._ref = new
+    return new
+
+
+def tell_if_alive(ref: ActorRef, message: Any, sender: ActorRef | None = None) -> bool:
+    """``ref.tell(message, sender)`` unless the actor has terminated; returns whether it told.
+
+    ``ref.is_alive`` then ``tell`` in one cheap call, for a library's per-message path that
+    routes a message elsewhere when the actor it would reach directly is gone (sharding).
+    """
+    if ref._cell._state is _DEAD:
+        return False
+    ref.tell(message, sender)
+    return True
 
 
 def before_stop(system: ActorSystem, hook: Callable[[], Awaitable[None]]) -> None:

@@ -10,9 +10,17 @@ is local; with one, shards are spread over the nodes. Modules: ``_sharding`` (th
 cluster on NATS: ``_cluster`` (the ``Cluster`` extension), ``_nats`` (connection, key-value
 compare-and-set), ``_membership``, ``_leases``, ``_coordinator``, ``_transport`` and
 ``_distributed`` (the NATS placement).
+
+``import cluster`` needs only the base install: the names of the cluster on NATS (``Cluster``,
+``ClusterSettings``, ``Member``, ``MemberUp``, ``MemberLeft``) are imported on first use, and
+need the ``cluster`` extra (nats-py).
 """
 
-from cluster._cluster import Cluster, ClusterSettings, Member, MemberLeft, MemberUp
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from cluster._errors import (
     ClusterError,
     ClusterUnavailableError,
@@ -28,9 +36,19 @@ from cluster._extractor import (
     default_shard_id,
     stable_hash,
 )
-from cluster._messages import ClusterShardingStats, Passivate, RegionState, ShardingEnvelope
+from cluster._messages import (
+    ClusterShardingStats,
+    Passivate,
+    RegionState,
+    SafeStop,
+    ShardingEnvelope,
+)
 from cluster._settings import ShardingSettings
 from cluster._sharding import ClusterSharding, EntityRef
+from persistence._public import expose
+
+if TYPE_CHECKING:
+    from cluster._cluster import Cluster, ClusterSettings, Member, MemberLeft, MemberUp
 
 __all__ = [
     "Cluster",
@@ -49,6 +67,7 @@ __all__ = [
     "Passivate",
     "RegionState",
     "RemoteError",
+    "SafeStop",
     "ShardingBufferFullError",
     "ShardingConfigError",
     "ShardingEnvelope",
@@ -57,3 +76,43 @@ __all__ = [
     "default_shard_id",
     "stable_hash",
 ]
+
+# The names that need nats-py, and their module: imported on first use (PEP 562).
+_NEED_NATS = {
+    "Cluster": "cluster._cluster",
+    "ClusterSettings": "cluster._cluster",
+    "Member": "cluster._cluster",
+    "MemberLeft": "cluster._cluster",
+    "MemberUp": "cluster._cluster",
+}
+
+
+def _import_on_first_use(name: str) -> Any:
+    module_name = _NEED_NATS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.partition(".")[0] != "nats":
+            raise
+        raise ImportError(
+            f"cluster.{name} runs the cluster on NATS and needs nats-py, which is not installed: "
+            "install the 'cluster' extra (pip install 'actorsys[cluster]'); sharding without a "
+            "cluster (ClusterSharding in one process) works without it"
+        ) from error
+    value = getattr(module, name)
+    globals()[name] = value  # later lookups do not come here
+    expose(__name__, globals(), [name])
+    return value
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above
+    __getattr__ = _import_on_first_use
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_NEED_NATS})
+
+
+expose(__name__, globals(), __all__)  # cluster.ClusterSharding, not cluster._sharding....

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from actorsys import PoisonPill
+from typing import Any, Final, final
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ShardingEnvelope:
     """A message for the entity ``entity_id``: what a region routes without a custom extractor
     (and what :class:`~cluster.EntityRef` sends with any extractor)."""
@@ -17,17 +15,42 @@ class ShardingEnvelope:
     entity_id: str
     message: Any
 
+    def __init__(self, entity_id: str, message: Any) -> None:
+        # Built once per message sent: the slots' setters cost less than the frozen
+        # dataclass's object.__setattr__ calls.
+        _set_entity_id(self, entity_id)
+        _set_message(self, message)
+
+
+_set_entity_id = vars(ShardingEnvelope)["entity_id"].__set__
+_set_message = vars(ShardingEnvelope)["message"].__set__
+
+
+@final
+class _SafeStop:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SafeStop"
+
+
+SafeStop: Final = _SafeStop()
+"""The default stop message of passivation and hand-off: a shard sends a
+:class:`~persistence.PersistentActor` entity ``persistence.StopAfterPending`` (it stops once its
+persists in flight completed and the commands it held meanwhile were handled, so none is lost),
+and any other entity ``PoisonPill``."""
+
 
 @dataclass(frozen=True, slots=True)
 class Passivate:
     """Told by an entity to its shard (``context.parent``) with itself as the sender, to be
     stopped: ``self.context.parent.tell(Passivate(), self.context.self)``.
 
-    The shard sends the entity ``stop_message`` (default ``PoisonPill``), holds the messages
+    The shard sends the entity ``stop_message`` (default :data:`SafeStop`), holds the messages
     that arrive for it meanwhile, and starts a new incarnation for them once it stopped.
     """
 
-    stop_message: Any = PoisonPill
+    stop_message: Any = SafeStop
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,8 @@ from typing import Any
 from urllib.parse import quote
 
 from actorsys import Actor, ActorRef, Directive, OneForOneStrategy, Terminated, runtime
+from cluster._direct import LeaseLost as _LeaseLost
+from cluster._direct import ShardLink
 from cluster._errors import EntityIdError, ShardingBufferFullError, ShardingError
 from cluster._logging import get_logger
 from cluster._messages import RegionState, ShardingEnvelope
@@ -101,12 +103,6 @@ class _Released:
 
 
 @dataclass(frozen=True, slots=True)
-class _LeaseLost:
-    shard_id: str
-    token: int
-
-
-@dataclass(frozen=True, slots=True)
 class _Retry:
     shard_id: str
 
@@ -141,7 +137,10 @@ class ShardRegion(Actor):
         self._placement = placement
         self._node = placement.node
         self._buffer_size = spec.settings.buffer_size
+        self._routes = spec.routes
         self._shards: dict[str, ActorRef] = {}
+        self._links: dict[ActorRef, ShardLink] = {}
+        """The fast-path state of every live shard (running or stopping)."""
         self._shard_ids: dict[ActorRef, str] = {}
         self._leases: dict[str, int] = {}
         """Shards whose lease this region holds, with the acquisition's token."""
@@ -207,6 +206,8 @@ class ShardRegion(Actor):
         sender = runtime.current_envelope(self.context)[1]
         shard = self._shards.get(shard_id)
         if shard is not None:
+            self._routes.dequeue_id(entity_id)
+            self._links[shard].sent(entity_id)
             shard.tell(message, sender)
         else:
             self._route(shard_id, message, sender)
@@ -234,6 +235,7 @@ class ShardRegion(Actor):
         self, pending: _Pending, shard_id: str, message: Any, sender: ActorRef | None
     ) -> None:
         if self._buffered >= self._buffer_size:
+            self._routes.dequeue(message)
             error = ShardingBufferFullError(self._type_name, shard_id, self._buffer_size)
             self._warn("sharding_buffer_full", shard_id=shard_id, buffer_size=self._buffer_size)
             self._reject(message, sender, error)
@@ -242,6 +244,7 @@ class ShardRegion(Actor):
         self._buffered += 1
 
     def _send(self, node: str, shard_id: str, message: Any, sender: ActorRef | None) -> None:
+        self._routes.dequeue(message)
         try:
             self._placement.send(node, self._type_name, message, sender)
         except Exception as error:
@@ -258,6 +261,7 @@ class ShardRegion(Actor):
             f"cannot route {type(message).__name__} to an entity of {self._type_name!r}: {why}"
         )
         self._warn("sharding_message_unroutable", error=str(error))
+        self._routes.dequeue(message)
         self._reject(message, runtime.current_envelope(self.context)[1], error)
 
     def _warn(self, event: str, **values: Any) -> None:
@@ -376,6 +380,7 @@ class ShardRegion(Actor):
             dropped=len(pending.mail),
         )
         for message, sender in pending.mail:
+            self._routes.dequeue(message)
             self._reject(message, sender, error)
         self._reply_handed_off(shard_id, pending)
 
@@ -409,16 +414,21 @@ class ShardRegion(Actor):
         else:
             factory = Shard
         epoch = message.epoch
-        shard = context.spawn(lambda: factory(spec, shard_id, epoch), shard_name(shard_id))
+        link = ShardLink(message.token)
+        shard = context.spawn(lambda: factory(spec, shard_id, epoch, link), shard_name(shard_id))
         context.watch(shard)
+        self._links[shard] = self._routes.shards[shard_id] = link
         self._shards[shard_id] = shard
         self._shard_ids[shard] = shard_id
         self._homes[shard_id] = self._node
         del self._pending[shard_id]
         self._buffered -= len(pending.mail)
         self._log.debug("shard_started", shard_id=shard_id, epoch=epoch)
-        for envelope in pending.mail:
-            shard.tell(*envelope)
+        routes = self._routes
+        for mail, sender in pending.mail:
+            routes.dequeue(mail)
+            link.sent(routes.entity_of(mail))
+            shard.tell(mail, sender)
 
     def _on_lease_lost(self, message: _LeaseLost) -> None:
         shard_id = message.shard_id
@@ -428,20 +438,24 @@ class ShardRegion(Actor):
         self._homes.pop(shard_id, None)
         self._log.warning("shard_lease_lost", shard_id=shard_id)
         self._shards.pop(shard_id, None)
+        self._routes.shards.pop(shard_id, None)
         # Running, or stopping its entities for a hand-off: either way, stop it now.
         live = [ref for ref, running in self._shard_ids.items() if running == shard_id]
         if live:
             pending = self._pending.setdefault(shard_id, _Pending(_State.STOPPING))
             pending.state = _State.STOPPING
             for shard in live:
+                self._links[shard].close(self._routes)  # later tells wait in the buffer
                 self.context.stop(shard)
 
     def _on_terminated(self, message: Terminated) -> None:
         shard_id = self._shard_ids.pop(message.ref, None)
         if shard_id is None:
             return
+        self._links.pop(message.ref).close(self._routes)  # what its mailbox held is gone
         if self._shards.get(shard_id) == message.ref:
             del self._shards[shard_id]
+            del self._routes.shards[shard_id]
         pending = self._pending.get(shard_id)
         if pending is None:
             pending = self._pending[shard_id] = _Pending(_State.RELEASING)
@@ -478,7 +492,13 @@ class ShardRegion(Actor):
         if pending is None:
             # The shard stopped on its own: buffer until its Terminated is handled.
             self._shards.pop(shard_id, None)
+            self._routes.shards.pop(shard_id, None)
             pending = self._pending[shard_id] = _Pending(_State.RELEASING)
+        routes = self._routes
+        for original, _ in message.envelopes:
+            entity_id = routes.entity_of(original)
+            if entity_id is not None:
+                routes.enqueue(entity_id)
         pending.mail.extendleft(reversed(message.envelopes))
         self._buffered += len(message.envelopes)
 
@@ -510,6 +530,8 @@ class ShardRegion(Actor):
         if shard is not None:
             if pending is None:
                 del self._shards[shard_id]  # from now on its messages wait in the buffer
+                del self._routes.shards[shard_id]
+                self._links[shard].close(self._routes)
                 pending = self._pending[shard_id] = _Pending(_State.RELEASING)
                 self._log.debug("shard_hand_off", shard_id=shard_id)
                 shard.tell(HAND_OFF)
@@ -578,6 +600,8 @@ class ShardRegion(Actor):
 
     def post_stop(self) -> None:
         self._placement.unregister_region(self._type_name)
+        self._routes.direct.clear()
+        self._routes.shards.clear()
         for shard_id in list(self._leases):
             self._run(
                 self._placement.release(self._type_name, shard_id),

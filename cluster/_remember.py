@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actorsys import ActorSystem
+from cluster._direct import ShardLink
 from cluster._shard import ShardLogic, ShardSpec
 from persistence import Persistence, PersistentActor, RecoveryCompleted, Serializer
 from persistence.journal import ReadJournal
@@ -60,9 +61,11 @@ async def remembered_shard_ids(system: ActorSystem, type_name: str, log: Any) ->
 class RememberingShard(ShardLogic, PersistentActor):
     """The shard actor with remember entities."""
 
-    def __init__(self, spec: ShardSpec, shard_id: str, epoch: int | None) -> None:
+    def __init__(
+        self, spec: ShardSpec, shard_id: str, epoch: int | None, link: ShardLink
+    ) -> None:
         super().__init__()
-        self._init_shard(spec, shard_id, epoch)
+        self._init_shard(spec, shard_id, epoch, link)
         self.persistence_id = persistence_id_prefix(spec.type_name) + shard_id
         self.owner_epoch = epoch
         self._remembered: set[str] = set()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from actorsys import PoisonPill
 from cluster._errors import ShardingConfigError
+from cluster._messages import SafeStop
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,8 @@ class ShardingSettings:
       moved, or started), all shards together; more go to dead letters with a warning.
     - ``role``: only nodes with this role host the type (``None``: every node).
     - ``stop_message``: what an entity is sent to stop it on idle passivation and hand-off
-      (default ``PoisonPill``; a custom message must make the entity stop itself).
+      (default :data:`~cluster.SafeStop`: a persistent entity stops after the commands it holds
+      while persisting, any other at once; a custom message must make the entity stop itself).
     - ``retry_interval``: seconds before a region asks again for the home of a shard that could
       not be taken (another node still held its lease).
     """
@@ -34,7 +35,7 @@ class ShardingSettings:
     remember_entities: bool = False
     buffer_size: int = 100_000
     role: str | None = None
-    stop_message: Any = PoisonPill
+    stop_message: Any = SafeStop
     retry_interval: float = 0.5
 
     def __post_init__(self) -> None:

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from actorsys import Actor, ActorRef, Terminated, runtime
+from actorsys import Actor, ActorRef, PoisonPill, Terminated, runtime
 from cluster._errors import EntityIdError, ShardingBufferFullError
 from cluster._extractor import MessageExtractor
 from cluster._logging import get_logger
-from cluster._messages import Passivate, ShardingEnvelope
+from cluster._messages import Passivate, SafeStop, ShardingEnvelope
 from cluster._settings import ShardingSettings
-from persistence import PersistentActor
+from persistence import PersistentActor, StopAfterPending
+
+if TYPE_CHECKING:
+    from cluster._direct import Routes, ShardLink
 
 log = get_logger("cluster")
 
@@ -35,6 +38,8 @@ class ShardSpec:
     factory: EntityFactory
     settings: ShardingSettings
     extractor: MessageExtractor
+    routes: Routes
+    """The fast path's state (:mod:`cluster._direct`)."""
 
 
 class HandOff:
@@ -76,17 +81,24 @@ class ShardLogic:
     """The shard's behaviour, shared by :class:`Shard` and the remembering shard."""
 
     # The remembering shard is a PersistentActor: these attribute names stay clear of its own.
-    def _init_shard(self, spec: ShardSpec, shard_id: str, epoch: int | None) -> None:
+    def _init_shard(
+        self, spec: ShardSpec, shard_id: str, epoch: int | None, link: ShardLink
+    ) -> None:
         self._spec = spec
         self._shard_id = shard_id
         self._epoch = epoch
-        self._entities: dict[str, ActorRef] = {}
+        self._routes = spec.routes
+        self._link = link
+        self._inbox = link.inbox
+        self._entities: dict[str, ActorRef] = link.entities
         """Running entities that are not passivating."""
         self._ids: dict[ActorRef, str] = {}
         """Every live entity (passivating too), by ref."""
         self._passivating: dict[str, list[Envelope]] = {}
         """Entities asked to stop, with the messages (as received) that arrived for them since."""
         self._held = 0
+        self._persistent: set[str] = set()
+        """Entities whose instance is a PersistentActor (what SafeStop sends them)."""
         self._handing_off = False
         idle = spec.settings.passivate_idle_after
         self._idle_after = idle
@@ -134,6 +146,13 @@ class ShardLogic:
 
     def _deliver(self, entity_id: str, payload: Any, original: Any) -> None:
         sender = runtime.current_envelope(self.context)[1]
+        inbox = self._inbox
+        count = inbox.get(entity_id)
+        if count is not None:
+            if count > 1:
+                inbox[entity_id] = count - 1
+            else:
+                del inbox[entity_id]
         ref = self._entities.get(entity_id)
         if ref is not None and not ref.is_alive:
             # It stopped by itself (or failed past its supervisor) and its Terminated is still
@@ -142,6 +161,7 @@ class ShardLogic:
             ref = None
         if ref is not None:
             ref.tell(payload, sender)
+            self._allow_direct(entity_id, ref)
         elif (held := self._passivating.get(entity_id)) is not None:
             if self._held >= self._spec.settings.buffer_size:
                 self._drop(original, sender, entity_id)
@@ -198,10 +218,14 @@ class ShardLogic:
         epoch = self._epoch
         factory = spec.factory
 
+        persistent = self._persistent
+
         def make() -> Actor:
             instance = factory(entity_id)
-            if epoch is not None and isinstance(instance, PersistentActor):
-                instance.owner_epoch = epoch
+            if isinstance(instance, PersistentActor):
+                persistent.add(entity_id)
+                if epoch is not None:
+                    instance.owner_epoch = epoch
             return instance
 
         context = self.context
@@ -211,7 +235,15 @@ class ShardLogic:
         self._ids[ref] = entity_id
         if self._idle_after is not None:
             self._last_active[entity_id] = context.system.clock.time()
+        self._allow_direct(entity_id, ref)  # its first messages are told in this same turn
         return ref
+
+    def _allow_direct(self, entity_id: str, ref: ActorRef) -> None:
+        """Let tells reach the running entity directly if none for it is on the slow path."""
+        if entity_id not in self._inbox and self._link.open:
+            routes = self._routes
+            if entity_id not in routes.queued:
+                routes.direct[entity_id] = ref
 
     def _remember_started(self, entity_id: str, then: Callable[[], None]) -> None:
         then()
@@ -235,15 +267,28 @@ class ShardLogic:
         ref = self._entities.pop(entity_id, None)
         if ref is None:
             return  # already passivating
+        self._disallow_direct(entity_id, ref)  # later tells are held until it stopped
         self._passivating[entity_id] = []
         self._last_active.pop(entity_id, None)
+        self._send_stop(entity_id, ref, stop_message)
+
+    def _send_stop(self, entity_id: str, ref: ActorRef, stop_message: Any) -> None:
+        if stop_message is SafeStop:
+            stop_message = StopAfterPending if entity_id in self._persistent else PoisonPill
         ref.tell(stop_message, self.context.self)
 
     def _passivate_idle(self) -> None:
         idle_after = self._idle_after
         assert idle_after is not None
         now = self.context.system.clock.time()
-        idle = [eid for eid, last in self._last_active.items() if now - last >= idle_after]
+        last_active = self._last_active
+        touched = self._routes.touched
+        if touched:  # told directly since the last check (cluster._direct)
+            for entity_id in last_active:
+                if entity_id in touched:
+                    touched.discard(entity_id)
+                    last_active[entity_id] = now
+        idle = [eid for eid, last in last_active.items() if now - last >= idle_after]
         stop_message = self._spec.settings.stop_message
         for entity_id in idle:
             self._log.debug("entity_passivated_idle", entity_id=entity_id)
@@ -253,6 +298,8 @@ class ShardLogic:
         entity_id = self._ids.pop(ref, None)
         if entity_id is None:
             return
+        self._disallow_direct(entity_id, ref)
+        self._persistent.discard(entity_id)
         held = self._passivating.pop(entity_id, None)
         if self._handing_off:
             if held:
@@ -286,12 +333,20 @@ class ShardLogic:
                 payload = unwrap(original)
             ref.tell(payload, sender)
 
+    def _disallow_direct(self, entity_id: str, ref: ActorRef) -> None:
+        routes = self._routes
+        if routes.direct.get(entity_id) is ref:
+            del routes.direct[entity_id]
+        if routes.touched is not None:
+            routes.touched.discard(entity_id)
+
     def _hand_off(self) -> None:
         self._handing_off = True
+        self._link.close(self._routes)
         context = self.context
         stop_message = self._spec.settings.stop_message
-        for ref in self._entities.values():
-            ref.tell(stop_message, context.self)
+        for entity_id, ref in self._entities.items():
+            self._send_stop(entity_id, ref, stop_message)
         self._entities.clear()
         self._last_active.clear()
         if not self._ids:
@@ -303,6 +358,7 @@ class ShardLogic:
 
     def _return_held(self) -> None:
         """On stop: messages still held for passivating entities go back to the region."""
+        self._link.close(self._routes)
         held = [envelope for envelopes in self._passivating.values() for envelope in envelopes]
         self._passivating.clear()
         if held:
@@ -312,9 +368,11 @@ class ShardLogic:
 class Shard(ShardLogic, Actor):
     """The shard actor without remember entities."""
 
-    def __init__(self, spec: ShardSpec, shard_id: str, epoch: int | None) -> None:
+    def __init__(
+        self, spec: ShardSpec, shard_id: str, epoch: int | None, link: ShardLink
+    ) -> None:
         super().__init__()
-        self._init_shard(spec, shard_id, epoch)
+        self._init_shard(spec, shard_id, epoch, link)
 
     def pre_start(self) -> None:
         self._start_idle_checks()

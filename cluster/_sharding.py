@@ -8,7 +8,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from actorsys import Actor, ActorRef, ActorSystem
+from actorsys import Actor, ActorRef, ActorSystem, runtime
+from cluster._direct import RegionRef, Routes
 from cluster._errors import ShardingConfigError
 from cluster._extractor import HashMessageExtractor, MessageExtractor
 from cluster._local import LocalPlacement
@@ -24,18 +25,21 @@ _instances: weakref.WeakKeyDictionary[ActorSystem, ClusterSharding] = weakref.We
 
 class EntityRef:
     """A handle to one entity (``sharding.entity_ref(type_name, entity_id)``): messages go
-    through its type's region, wrapped in :class:`ShardingEnvelope`."""
+    through its type's region, wrapped in :class:`ShardingEnvelope`, or straight to the entity
+    when it runs on this node and nothing sent to it earlier can be overtaken."""
 
-    __slots__ = ("_check", "_region", "entity_id", "type_name")
+    __slots__ = ("_check", "_direct", "_region", "_touched", "entity_id", "type_name")
 
     def __init__(
         self,
-        region: ActorRef,
+        region: RegionRef,
         type_name: str,
         entity_id: str,
         check: Callable[[Any], None] | None = None,
     ) -> None:
         self._region = region
+        self._direct = region._direct
+        self._touched = region._touched
         self.type_name = type_name
         self.entity_id = entity_id
         self._check = check
@@ -46,6 +50,11 @@ class EntityRef:
         :class:`~persistence.SerializationError` naming it, and nothing is sent."""
         if self._check is not None:
             self._check(message)
+        ref = self._direct.get(self.entity_id)
+        if ref is not None and runtime.tell_if_alive(ref, message, sender):
+            if self._touched is not None:
+                self._touched.add(self.entity_id)
+            return
         self._region.tell(ShardingEnvelope(self.entity_id, message), sender)
 
     def ask(self, message: Any, timeout: float = 5.0) -> asyncio.Future[Any]:
@@ -53,6 +62,11 @@ class EntityRef:
         :meth:`actorsys.ActorRef.ask`: :class:`~actorsys.AskTimeoutError` after ``timeout``)."""
         if self._check is not None:
             self._check(message)
+        ref = self._direct.get(self.entity_id)
+        if ref is not None and ref.is_alive:
+            if self._touched is not None:
+                self._touched.add(self.entity_id)
+            return ref.ask(message, timeout)
         return self._region.ask(ShardingEnvelope(self.entity_id, message), timeout)
 
     def __eq__(self, other: object) -> bool:
@@ -81,7 +95,7 @@ class ClusterSharding:
 
     _system: ActorSystem
     _placement: Placement | None
-    _regions: dict[str, ActorRef]
+    _regions: dict[str, RegionRef]
 
     def __new__(cls, system: ActorSystem) -> ClusterSharding:
         existing = _instances.get(system)
@@ -153,13 +167,15 @@ class ClusterSharding:
                 ) from None
             register_events(persistence.serializer)
         placement = self.placement
-        spec = ShardSpec(type_name, entity_factory, settings, extractor)
-        region = self._system.spawn(lambda: ShardRegion(spec, placement), f"sharding-{type_name}")
+        routes = Routes(extractor, idle_passivation=settings.passivate_idle_after is not None)
+        spec = ShardSpec(type_name, entity_factory, settings, extractor, routes)
+        spawned = self._system.spawn(lambda: ShardRegion(spec, placement), f"sharding-{type_name}")
+        region = runtime.replace_ref(spawned, RegionRef).bind(routes)
         placement.register_region(type_name, region, role=settings.role)
         self._regions[type_name] = region
         return region
 
-    def region(self, type_name: str) -> ActorRef:
+    def region(self, type_name: str) -> RegionRef:
         """The region ref of a started entity type."""
         region = self._regions.get(type_name)
         if region is None:

@@ -50,6 +50,7 @@ from persistence._messages import (
     SaveSnapshotFailure,
     SaveSnapshotSuccess,
     SnapshotOffer,
+    StopAfterPending,
 )
 from persistence._public import expose, import_on_first_use
 from persistence._recovery import Recovery, RetentionPolicy
@@ -108,6 +109,7 @@ __all__ = [
     "SnapshotStoreClosedError",
     "SnapshotStoreError",
     "StashOverflowError",
+    "StopAfterPending",
     "UnconfirmedDelivery",
     "UnconfirmedWarning",
     "UnknownManifestError",

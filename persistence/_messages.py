@@ -28,6 +28,22 @@ RecoveryCompleted: Final = _RecoveryCompleted()
 """Delivered to ``receive_recover`` once recovery has finished (also for a brand-new id)."""
 
 
+@final
+class _StopAfterPending:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "StopAfterPending"
+
+
+StopAfterPending: Final = _StopAfterPending()
+"""Told to a :class:`~persistence.PersistentActor`: stop once the persists in flight completed
+and the commands it held meanwhile were handled (their senders get their answers). A
+``PoisonPill`` stops it at once instead, and the held commands go to dead letters. Commands that
+arrive after it are not handled. The command handler never sees it; a plain actor gets it as an
+ordinary message."""
+
+
 @dataclass(frozen=True, slots=True)
 class SaveSnapshotSuccess:
     """The snapshot was stored."""

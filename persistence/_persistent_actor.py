@@ -36,6 +36,7 @@ from persistence._messages import (
     DeleteEventsFailure,
     DeleteSnapshotsFailure,
     SaveSnapshotFailure,
+    StopAfterPending,
 )
 from persistence._recovering import _Recovering
 from persistence._recovery import Recovery, RetentionPolicy
@@ -229,6 +230,9 @@ class PersistentActor(Actor):
         phase = engine.phase
         if message.__class__ is not _WriteResults:
             if phase is _RUNNING:
+                if message is StopAfterPending:  # in turn: the commands before it are done
+                    self.context.stop(self.context.self)
+                    return None
                 pending = self.receive_command(message)
                 if pending is not None:
                     return engine.command_done(pending)
@@ -249,6 +253,9 @@ class PersistentActor(Actor):
     ) -> Awaitable[None] | None:
         engine = self.__engine
         if engine.phase is _RUNNING and message.__class__ is not _WriteResults:
+            if message is StopAfterPending:
+                self.context.stop(self.context.self)
+                return None
             pending = command_handler(message)
             if pending is not None:
                 return engine.command_done(pending)

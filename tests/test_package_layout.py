@@ -14,6 +14,8 @@ from types import ModuleType
 
 import pytest
 
+import cluster
+import cluster.testing
 import persistence
 import persistence.journal
 import persistence.query
@@ -24,6 +26,8 @@ import persistence.testing
 ROOT = Path(__file__).resolve().parent.parent
 
 PUBLIC_PACKAGES = [
+    cluster,
+    cluster.testing,
     persistence,
     persistence.journal,
     persistence.query,
@@ -102,6 +106,20 @@ def test_a_class_shows_the_package_it_belongs_to_wherever_it_is_imported_from() 
     assert persistence.testing.JournalConformance.__module__ == "persistence.testing"
     assert repr(persistence.journal.SqliteJournal) == "<class 'persistence.journal.SqliteJournal'>"
     assert persistence.open_journal.__module__ == "persistence"
+
+
+def test_a_cluster_class_shows_the_cluster_package_even_before_it_is_first_used() -> None:
+    assert repr(cluster.ClusterSharding) == "<class 'cluster.ClusterSharding'>"
+    assert cluster.ShardingEnvelope.__module__ == "cluster"
+    assert cluster.default_shard_id.__module__ == "cluster"
+    assert cluster.ShardingBufferFullError.__module__ == "cluster"
+    code = "import cluster; print(cluster.Cluster.__module__, cluster.MemberUp.__module__)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout == "cluster cluster\n"
+    envelope = cluster.ShardingEnvelope("acc-1", 10)
+    assert pickle.loads(pickle.dumps(envelope)) == envelope
 
 
 def test_errors_and_records_still_pickle_under_their_public_names() -> None:

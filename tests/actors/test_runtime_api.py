@@ -402,3 +402,64 @@ def test_get_logger_gives_libraries_the_library_logger_of_their_name(
 ) -> None:
     runtime.get_logger("somelib").bind(path="/user/a").info("thing_happened", count=7)
     assert logs == [{"path": "/user/a", "count": 7, "event": "thing_happened", "log_level": "info"}]
+
+
+class CountingRef(ActorRef):
+    """A ref that counts the tells through it before delivering them."""
+
+    __slots__ = ("told",)
+
+    told: int
+
+    def tell(self, message: Any, sender: ActorRef | None = None) -> None:
+        self.told += 1
+        ActorRef.tell(self, message, sender)
+
+
+class Parent(Actor):
+    """Replies its own ref to "self?"; on "spawn" starts an Echo child and says hi to it."""
+
+    def receive(self, message: Any) -> None:
+        if message == "self?":
+            self.context.sender.tell(self.context.self)
+        elif message == "spawn":
+            child = self.context.spawn(Echo, "child")
+            child.tell("hi", self.context.self)
+
+
+async def test_a_replaced_ref_is_the_actors_own_ref_from_then_on(system: ActorSystem) -> None:
+    spawned = system.spawn(Parent, "parent")
+    ref = runtime.replace_ref(spawned, CountingRef)
+    ref.told = 0
+
+    assert await ref.ask("self?") is ref
+    ref.tell("spawn")  # the child answers its parent: through the new ref
+    await settle()
+    assert ref.told == 3
+    probe = TestProbe(system)
+    probe.watch(ref)
+    system.stop(ref)
+    await probe.expect_terminated(ref)
+
+
+async def test_only_the_plain_ref_of_an_actor_can_be_replaced(system: ActorSystem) -> None:
+    ref = runtime.replace_ref(system.spawn(Echo), CountingRef)
+    with pytest.raises(ActorSystemError, match="only the plain ref of an actor"):
+        runtime.replace_ref(ref, CountingRef)
+    remote = runtime.RemoteRef(system, "n2:/user/x", lambda m, s: None)
+    with pytest.raises(ActorSystemError, match="cannot replace the ref RemoteRef"):
+        runtime.replace_ref(remote, CountingRef)
+
+
+async def test_tell_if_alive_tells_a_live_actor_and_leaves_a_terminated_one_alone(
+    system: ActorSystem, dead_letters: list[DeadLetter]
+) -> None:
+    probe = TestProbe(system)
+    echo = system.spawn(Echo)
+    assert runtime.tell_if_alive(echo, "hi", probe.ref) is True
+    await probe.expect_message(("echo", "hi"))
+
+    await system.stop(echo)
+    assert runtime.tell_if_alive(echo, "late", probe.ref) is False
+    await settle()
+    assert dead_letters == []

@@ -20,7 +20,7 @@ def test_persistence_exports_exactly_its_public_names() -> None:
         "RecoveryError", "RecoveryTimedOutError", "RetentionPolicy", "SaveSnapshotFailure",
         "SaveSnapshotSuccess", "SequenceNrConflictError", "SerializationError", "Serializer",
         "SnapshotMetadata", "SnapshotOffer", "SnapshotSelectionCriteria",
-        "SnapshotStoreClosedError", "SnapshotStoreError", "StashOverflowError",
+        "SnapshotStoreClosedError", "SnapshotStoreError", "StashOverflowError", "StopAfterPending",
         "UnconfirmedDelivery", "UnconfirmedWarning", "UnknownManifestError",
         "default_serializer", "event_type", "open_journal", "open_snapshot_store",
         "register_journal_scheme", "register_snapshot_store_scheme",
