@@ -19,12 +19,12 @@ from typing import Any
 
 def publish(module_name: str, namespace: Mapping[str, Any], names: Iterable[str]) -> None:
     """Show the classes and functions ``names`` of ``namespace`` (the public module's globals)
-    that a private module of this package defines as members of ``module_name``."""
+    that a private module of ``module_name``'s package defines as members of ``module_name``."""
     for name in names:
         obj = namespace[name]
         if not (isinstance(obj, type) or inspect.isfunction(obj)):
             continue  # values, type aliases
-        if not _is_private(obj.__module__) or obj.__qualname__ != name:
+        if not _is_private(obj.__module__, module_name) or obj.__qualname__ != name:
             continue  # defined in a public module (or another package), or exported renamed
         own = inspect.get_annotations(obj) if isinstance(obj, type) else None
         if own:
@@ -35,8 +35,9 @@ def publish(module_name: str, namespace: Mapping[str, Any], names: Iterable[str]
         obj.__module__ = module_name
 
 
-def _is_private(module: str) -> bool:
+def _is_private(module: str, public: str) -> bool:
+    """Whether ``module`` is a private module of the package of ``public``."""
     package, _, rest = module.partition(".")
-    return package == __name__.partition(".")[0] and any(
+    return package == public.partition(".")[0] and any(
         part.startswith("_") for part in rest.split(".")
     )

@@ -5,10 +5,10 @@ actor behaviour on the runtime (the persistent actor's command stash, a shard re
 needs a little more: the envelope being handled, putting envelopes back at the front of the
 mailbox, a turn of an idle actor without a mailbox trip, a ref class of its own, dead letters,
 completing an ask, stopping with a cause, the loop, background work that shutdown waits for,
-and a logger that follows the library convention (structlog's API, shown only where the
-application decides). This module is that API and nothing else: libraries use it instead of the
-runtime's private names (a test keeps ``persistence`` and ``cluster`` to it), so the runtime can
-change behind it.
+a logger that follows the library convention (structlog's API, shown only where the
+application decides), and public names that show the public package. This module is that API
+and nothing else: libraries use it instead of the runtime's private names (a test keeps
+``persistence`` and ``cluster`` to it), so the runtime can change behind it.
 
 An *envelope* is ``(message, sender)``: what ``current_envelope`` returns and what
 ``context.sender`` reads (a message told without a sender waits in the mailbox bare).
@@ -27,6 +27,7 @@ from actorsys._errors import ActorSystemError
 from actorsys._lifecycle import State
 from actorsys._logging import get_logger
 from actorsys._mailbox import MailboxStats
+from actorsys._public import publish
 from actorsys._ref import ActorRef, _AskTimeouts, _PromiseRef
 from actorsys._system import ActorSystem
 
@@ -42,6 +43,7 @@ __all__ = [
     "new_promise",
     "prepend",
     "promise_future",
+    "publish",
     "publish_dead_letter",
     "replace_ref",
     "run_turn",

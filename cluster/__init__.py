@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from actorsys import runtime
 from cluster._errors import (
     ClusterError,
     ClusterUnavailableError,
@@ -45,7 +46,6 @@ from cluster._messages import (
 )
 from cluster._settings import ShardingSettings
 from cluster._sharding import ClusterSharding, EntityRef
-from persistence._public import expose
 
 if TYPE_CHECKING:
     from cluster._cluster import Cluster, ClusterSettings, Member, MemberLeft, MemberUp
@@ -103,7 +103,7 @@ def _import_on_first_use(name: str) -> Any:
         ) from error
     value = getattr(module, name)
     globals()[name] = value  # later lookups do not come here
-    expose(__name__, globals(), [name])
+    runtime.publish(__name__, globals(), [name])
     return value
 
 
@@ -115,4 +115,5 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_NEED_NATS})
 
 
-expose(__name__, globals(), __all__)  # cluster.ClusterSharding, not cluster._sharding....
+# cluster.ClusterSharding, not cluster._sharding.ClusterSharding (the NATS names on first use)
+runtime.publish(__name__, globals(), [name for name in __all__ if name in globals()])

@@ -463,3 +463,12 @@ async def test_tell_if_alive_tells_a_live_actor_and_leaves_a_terminated_one_alon
     assert runtime.tell_if_alive(echo, "late", probe.ref) is False
     await settle()
     assert dead_letters == []
+
+
+def test_publish_shows_a_private_modules_class_as_a_member_of_the_public_package() -> None:
+    namespace: dict[str, Any] = {}
+    exec("class Widget:\n    pass\n", namespace)
+    widget = namespace["Widget"]
+    widget.__module__ = "somelib._widgets"
+    runtime.publish("somelib", {"Widget": widget}, ["Widget"])
+    assert widget.__module__ == "somelib"
