@@ -9,13 +9,16 @@ One per node; it implements :class:`cluster._placement.Placement` for every regi
 - ``acquire``/``release``: shard leases (:mod:`cluster._leases`), the key ``<type>.<shard>`` in
   ``<name>-leases``;
 - ``send``: the transport (:mod:`cluster._transport`);
-- control requests from the coordinator on ``actorsys.<name>.control.<node>`` (JSON
-  request-reply): ``{"op": "handoff", "type", "shard"}`` (the region hands the shard off) and
-  ``{"op": "stats", "type"}`` (entities per shard).
+- control requests on ``actorsys.<name>.control.<node>`` (JSON request-reply):
+  ``{"op": "handoff", "type", "shard"}`` from the coordinator (the region hands the shard off),
+  ``{"op": "stats", "type"}`` (entities per shard) and ``{"op": "forget", "node"}`` from a leaving
+  node (answered once this node routes nothing more to it).
 
 Every node stands for coordinator (:mod:`cluster._coordinator`). ``leave`` is the graceful exit:
-the coordinator hands every shard of this node off and gives it a new home, then the node gives
-up the coordinator lease, releases its leases and deletes its heartbeat.
+the coordinator hands every shard of this node off and gives it a new home; every member then
+confirms that it knows the new homes and handed what it had routed here to the connection (so
+that it arrives while this node still forwards it); then the node gives up the coordinator lease,
+releases its leases and deletes its heartbeat.
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ class NatsPlacement:
         self._handlers: set[asyncio.Task[Any]] = set()
         self._coordinator: Coordinator | None = None
         self._coordinator_lost = asyncio.Event()
-        self._homes_changed = asyncio.Event()
+        self._home_waiters: set[asyncio.Event] = set()
         self._homes_watch: asyncio.Task[None] | None = None
         self._left = False
         self.membership: Membership = None  # type: ignore[assignment]  # set by start()
@@ -163,15 +166,14 @@ class NatsPlacement:
                 )
             except Exception as error:
                 log.warning("cluster_hand_off_failed", node=self.node, error=repr(error))
-        # The others learn the new homes from the same watch: wait (briefly) until this node saw
-        # every shard it owned go elsewhere, so that few messages still come here.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.request_timeout
-        while self.node in self._homes.values() and loop.time() < deadline:
-            self._homes_changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._homes_changed.wait(), deadline - loop.time())
-        await self.transport.flush()
+        # Messages still on their way here are forwarded to the new homes (and replied to
+        # straight from there) only while this node runs: leave once every member, this one
+        # too, learned the new homes and handed what it routed here to the connection. A message
+        # published to this node's subject after it unsubscribed would be lost.
+        others = [m.node for m in self.membership.members() if m.node != self.node]
+        await asyncio.gather(
+            self._forget(self.node), *(self._forgotten_by(node) for node in others)
+        )
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -180,6 +182,45 @@ class NatsPlacement:
         await self.leases.release_all()
         await self.membership.leave()
         log.info("cluster_node_left", node=self.node)
+
+    async def _forgotten_by(self, node: str) -> None:
+        """Wait until ``node`` routes nothing more to this node (see :meth:`_forget`)."""
+        if not self.nc.is_connected:
+            return
+        try:
+            answer = await self._request_control(
+                node, {"op": "forget", "node": self.node}, self.settings.request_timeout * 2
+            )
+            if "error" in answer:
+                raise ClusterError(answer["error"])
+        except Exception as error:
+            check_cancelled()
+            log.warning("cluster_member_not_synced", node=self.node, member=node, error=repr(error))
+
+    async def _forget(self, node: str) -> None:
+        """``node`` is leaving: once no shard lives there in this node's view (the coordinator
+        moved them all), let every region route what it holds, and hand it to the connection.
+        Whatever this node routed to ``node`` is then published before the answer to ``node``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.request_timeout
+        while node in self._homes.values():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("cluster_homes_not_moved", node=self.node, leaving=node)
+                break
+            changed = asyncio.Event()
+            self._home_waiters.add(changed)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), remaining)
+            finally:
+                self._home_waiters.discard(changed)
+        # A region answers after the messages it got before: those told the new homes
+        # (ShardHomeChanged) and the ones it routed with the old home.
+        for region in list(self._regions.values()):
+            with contextlib.suppress(Exception):
+                await region.ask(GetShardStats(), self.settings.request_timeout)
+        await self.transport.flush()
 
     async def close(self) -> None:
         try:
@@ -342,7 +383,8 @@ class NatsPlacement:
             with contextlib.suppress(ValueError, TypeError, KeyError):
                 node = json.loads(change.value)["node"]
         self._moving_out.discard(shard)
-        self._homes_changed.set()
+        for waiter in self._home_waiters:
+            waiter.set()
         previous = self._homes.pop(shard, None) if node is None else self._homes.get(shard)
         if node is not None:
             self._homes[shard] = node
@@ -444,8 +486,11 @@ class NatsPlacement:
         try:
             request = json.loads(msg.data)
             op = request["op"]
-            region = self._regions.get(request["type"])
-            if op == "handoff":
+            region = self._regions.get(request.get("type", ""))
+            if op == "forget":
+                await self._forget(request["node"])
+                answer: dict[str, Any] = {"ok": True}
+            elif op == "handoff":
                 key = (request["type"], request["shard"])
                 self._moving_out.add(key)
                 if region is not None:
@@ -453,7 +498,7 @@ class NatsPlacement:
                     region.tell(ShardHomeChanged(key[1], None))
                     region.tell(HandOffShard(key[1], promise))
                     await done
-                answer: dict[str, Any] = {"ok": True}
+                answer = {"ok": True}
             elif op == "stats":
                 shards: dict[str, int] = {}
                 if region is not None:

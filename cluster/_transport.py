@@ -15,7 +15,9 @@ id it exported it under (its path, or ``ask-<n>`` for the reply address of an as
 On the receiving node a sender becomes a :class:`~actorsys.runtime.RemoteRef` whose ``tell``
 publishes back. An ask's reply address is relayed through a local reply address
 (:func:`actorsys.runtime.new_promise`), so that a reply, or the exception the asked actor raised,
-travels back to the asker (the latter as :class:`~cluster.RemoteError`).
+travels back to the asker (the latter as :class:`~cluster.RemoteError`). A relayed ask that goes on
+to a third node (a region forwards it to the shard's new home) travels with the asker's own address
+again: the reply goes straight to the asker, not through this node, which may have left by then.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ RELAY_TIMEOUT = 300.0
 """How long a node keeps the relay of a remote ask that is not answered (the asker's own
 timeout decides what the asker sees)."""
 _MAX_REMOTE_REFS = 10_000
+_FORWARDED = object()
+"""What a relay is completed with once its ask went on to another node (nothing to send back)."""
 
 
 def node_subject(cluster_name: str, node: str) -> str:
@@ -97,6 +101,8 @@ class Transport:
         self._exports: dict[str, ActorRef] = {}
         self._ask_ids = itertools.count(1)
         self._remote: OrderedDict[tuple[str, str], NodeRef] = OrderedDict()
+        self._relays: dict[ActorRef, NodeRef] = {}
+        """The reply addresses of remote asks relayed to local actors, with their askers."""
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
@@ -185,6 +191,10 @@ class Transport:
             return [sender.node, sender.ref_id, sender.ask_id]
         future = runtime.promise_future(sender)
         if future is not None:
+            asker = self._relays.pop(sender, None)
+            if asker is not None:  # a remote ask goes on to another node: it replies to the asker
+                sender.tell(_FORWARDED)
+                return [asker.node, asker.ref_id, True]
             ref_id = f"ask-{next(self._ask_ids)}"
             self._exports[ref_id] = sender
             future.add_done_callback(lambda _: self._exports.pop(ref_id, None))
@@ -265,12 +275,18 @@ class Transport:
         """A local reply address whose outcome goes back to the remote asker."""
         promise, future = runtime.new_promise(target, RELAY_TIMEOUT)
         node, ref_id = asker.node, asker.ref_id
+        relays = self._relays
+        relays[promise] = asker
 
         def done(future: asyncio.Future[Any]) -> None:
+            relays.pop(promise, None)
             outcome: BaseException | None = future.exception()
             if outcome is None:
+                reply = future.result()
+                if reply is _FORWARDED:
+                    return
                 try:
-                    self.send_to_ref(node, ref_id, future.result(), None)
+                    self.send_to_ref(node, ref_id, reply, None)
                     return
                 except Exception as failure:  # the reply cannot be encoded or sent
                     log.warning(

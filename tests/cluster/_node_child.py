@@ -12,7 +12,9 @@ happens on stdout, one JSON object per line each way:
   Linux); ``fenced`` when the journal refused an incarnation's write for its stale epoch;
   ``acked``/``failed`` for every command of a ``load``; ``left`` after a graceful leave.
 
-SIGTERM makes the node leave gracefully (hand-off), like end of stdin does.
+SIGTERM makes the node leave gracefully (hand-off), like end of stdin does. With the environment
+variable ``NODE_CHILD_LOG`` set to a level (``DEBUG``, ``INFO``), the library's logs go to the
+node's stderr (kept in the test's temporary directory).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import signal
 import sys
 import time
@@ -354,4 +358,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
+    if level := os.environ.get("NODE_CHILD_LOG"):  # e.g. DEBUG: the library's logs on stderr
+        logging.basicConfig(level=level, format="%(created).3f %(name)s %(message)s")
     actorsys.run(main(_parser().parse_args()))
